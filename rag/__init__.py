@@ -1,0 +1,1 @@
+"""Career-guide question answering with section citations."""
