@@ -1,0 +1,183 @@
+"""The public entry point: search the guides and answer questions with section citations."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .answering import ExtractiveAnswerer
+from .conversation import Message, retrieval_query
+from .documents import Guide, Section
+from .embedding.embedder import Embedder
+from .errors import IndexProblem, QuestionError
+from .guides import SkippedGuide, load_guides
+from .index.builder import BuildReport
+from .index.snapshot import IndexSnapshot
+from .index.store import IndexStore
+from .normalization import clean_question, detect_language
+from .relevance import RelevanceModel
+from .results import Answer, Hit
+from .retrieval import Retriever
+from .settings import Settings
+
+log = logging.getLogger("rag")
+
+
+class Assistant:
+    """Answers career questions from an index of guides; safe to share between threads."""
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or Embedder(
+            settings.model,
+            cache_dir=settings.cache_dir,
+            batch_size=settings.batch_size,
+            query_threads=settings.query_threads,
+            build_threads=settings.build_threads,
+        )
+        self.store = IndexStore(settings, self.embedder)
+        self.retriever = Retriever(candidates=settings.candidates, rrf_k=settings.rrf_k)
+        self.answerer = ExtractiveAnswerer(max_points=settings.max_points, max_sources=settings.max_sources)
+        self.relevance = RelevanceModel(threshold=settings.abstain_threshold)
+        self.skipped: list[SkippedGuide] = []
+        self._snapshot: IndexSnapshot | None = None
+        self._refresh_lock = threading.Lock()
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dir(
+        cls,
+        seeds_dir: str | Path = "seeds",
+        index_dir: str | Path = "embeddings",
+        *,
+        model: str | None = None,
+        settings: Settings | None = None,
+        auto_build: bool = True,
+        progress: bool = False,
+    ) -> Assistant:
+        """Open the index in ``index_dir``, building it from ``seeds_dir`` if missing or stale.
+
+        With ``auto_build=False`` a missing, stale or damaged index raises a subclass of
+        :class:`~rag.errors.IndexProblem` whose message says what to run.
+        """
+        base = settings or Settings.from_env()
+        base = base.replace(seeds_dir=Path(seeds_dir), index_dir=Path(index_dir))
+        if model:
+            base = base.replace(model=model)
+        assistant = cls(base)
+        assistant.refresh(auto_build=auto_build, progress=progress)
+        return assistant
+
+    def refresh(self, *, auto_build: bool = True, rebuild: bool = False, progress: bool = False) -> BuildReport | None:
+        """Reload the guides; rebuild the index if it is missing, stale or damaged (or when asked)."""
+        with self._refresh_lock:
+            guides, self.skipped = load_guides(
+                self.settings.seeds_dir, strict=self.settings.strict, max_bytes=self.settings.max_guide_bytes
+            )
+            reason = "rebuild requested" if rebuild else ""
+            if not rebuild:
+                try:
+                    snapshot = self.store.load()
+                    freshness = self.store.freshness(snapshot, guides)
+                    if freshness.fresh:
+                        self._snapshot = snapshot
+                        return None
+                    reason = "; ".join(freshness.reasons)
+                    if not auto_build:
+                        from .errors import IndexStaleError
+
+                        raise IndexStaleError(
+                            f"the index in {self.settings.index_dir} is out of date ({reason}); "
+                            f"run `rag build --seeds-dir {self.settings.seeds_dir} --index-dir {self.settings.index_dir}`"
+                        )
+                except IndexProblem as exc:
+                    if not auto_build:
+                        raise
+                    reason = reason or str(exc)
+            log.info("building the index: %s", reason)
+            snapshot, report = self.store.build(guides, rebuild=rebuild, progress=progress)
+            self._snapshot = snapshot
+            return report
+
+    # -- reading ------------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> IndexSnapshot:
+        """The index version answering questions right now."""
+        if self._snapshot is None:
+            self.refresh()
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def guides(self) -> list[Guide]:
+        """Indexed guides, in index order."""
+        return list(self.snapshot.guides.values())
+
+    def section(self, guide: str, heading_path: Sequence[str]) -> Section | None:
+        """The full text of one section, for readers who open a source."""
+        wanted = tuple(heading_path)
+        return next((s for s in self.snapshot.sections if s.guide == guide and s.heading_path == wanted), None)
+
+    # -- questions ----------------------------------------------------------------------------
+    def _clean(self, question: str) -> str:
+        if not isinstance(question, str):
+            raise QuestionError(f"a question must be text, not {type(question).__name__}")
+        limit = self.settings.max_question_chars
+        if len(question) > limit * 4:  # refuse early, before any work on a huge input
+            raise QuestionError(f"the question has {len(question)} characters; the limit is {limit}. Shorten it.")
+        cleaned = clean_question(question)
+        if len(cleaned) > limit:
+            raise QuestionError(f"the question has {len(cleaned)} characters; the limit is {limit}. Shorten it.")
+        return cleaned
+
+    def _check_guide(self, snapshot: IndexSnapshot, guide: str | None) -> None:
+        if guide and guide not in snapshot.guides:
+            known = ", ".join(sorted(snapshot.guides)) or "none"
+            raise QuestionError(f"unknown guide {guide!r}; indexed guides: {known}")
+
+    def search(
+        self,
+        question: str,
+        k: int = 5,
+        guide: str | None = None,
+        history: Sequence[Message | str] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` chunks that best match ``question``, best first (empty for an empty question).
+
+        ``history`` (earlier turns) is read only when the question is a follow-up.
+        """
+        cleaned = self._clean(question)
+        snapshot = self.snapshot
+        self._check_guide(snapshot, guide)
+        if not cleaned or k <= 0:
+            return []
+        query = retrieval_query(cleaned, history, self.settings.history_turns)
+        vector = self.embedder.embed_queries([query])[0]
+        return self.retriever.search(snapshot, query, vector, k=k, guide=guide)
+
+    def ask(self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None) -> Answer:
+        """A cited Markdown answer, or an abstention naming the nearest sections."""
+        cleaned = self._clean(question)
+        snapshot = self.snapshot  # one version for the whole answer
+        self._check_guide(snapshot, guide)
+        language = detect_language(cleaned) if cleaned else "ja"
+        if not cleaned:
+            return self.answerer.abstain(snapshot, [], language, empty=True)
+        query = retrieval_query(cleaned, history, self.settings.history_turns)
+        vector = self.embedder.embed_queries([query])[0]
+        hits = self.retriever.search(snapshot, query, vector, k=8, guide=guide)
+        if not hits:
+            return self.answerer.abstain(snapshot, hits, language)
+        confidence = self.relevance.confidence(snapshot, query, vector, hits)
+        if confidence < self.relevance.threshold:
+            answer = self.answerer.abstain(snapshot, hits, language)
+        else:
+            answer = self.answerer.compose(snapshot, query, vector, hits, language)
+        return _with_confidence(answer, confidence)
+
+
+def _with_confidence(answer: Answer, confidence: float) -> Answer:
+    from dataclasses import replace
+
+    return replace(answer, confidence=confidence)

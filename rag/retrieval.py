@@ -1,0 +1,107 @@
+"""Hybrid retrieval: dense chunk vectors, best-sentence vectors and BM25, fused by reciprocal rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .index.snapshot import IndexSnapshot
+from .results import Hit
+
+
+@dataclass(frozen=True)
+class RankedLists:
+    """The candidate chunk ids of each retriever, best first, with their raw scores."""
+
+    dense: dict[int, float]
+    sentence: dict[int, float]
+    keyword: dict[int, float]
+
+
+def reciprocal_rank_fusion(rankings: list[tuple[list[int], float]], k: int = 60) -> dict[int, float]:
+    """Sum of ``weight / (k + rank)`` over the rankings each id appears in (rank from 1)."""
+    fused: dict[int, float] = {}
+    for ids, weight in rankings:
+        for rank, item in enumerate(ids, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return fused
+
+
+class Retriever:
+    """Finds the chunks of a snapshot that best match a question."""
+
+    def __init__(
+        self,
+        *,
+        candidates: int = 50,
+        rrf_k: int = 60,
+        dense_weight: float = 1.0,
+        sentence_weight: float = 1.0,
+        keyword_weight: float = 1.0,
+    ) -> None:
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
+        self.sentence_weight = sentence_weight
+        self.keyword_weight = keyword_weight
+
+    def ranked_lists(
+        self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, guide: str | None = None
+    ) -> RankedLists:
+        """Candidates from each retriever, restricted to one guide when ``guide`` is given."""
+        id_range = snapshot.guide_ranges.get(guide) if guide else None
+        if guide and id_range is None:
+            return RankedLists({}, {}, {})
+        scores, ids = snapshot.dense.search(vector, self.candidates, id_range)
+        dense = {int(i): float(s) for s, i in zip(scores, ids)}
+
+        sentence: dict[int, float] = {}
+        for chunk_id in dense:
+            start, end = snapshot.chunk_units[chunk_id]
+            if end > start:
+                sims = np.asarray(snapshot.unit_vectors[start:end]) @ vector
+                sentence[chunk_id] = float(sims.max())
+        sentence = dict(sorted(sentence.items(), key=lambda kv: -kv[1]))
+
+        mask = None
+        if id_range is not None:
+            mask = np.zeros(len(snapshot.chunks), dtype=bool)
+            mask[id_range[0] : id_range[1]] = True
+        bm25 = snapshot.keyword.scores(query, mask)
+        keyword: dict[int, float] = {}
+        if bm25.size and bm25.max() > 0:
+            n = min(self.candidates, bm25.size)
+            top = np.argpartition(-bm25, n - 1)[:n]
+            top = top[np.argsort(-bm25[top], kind="stable")]
+            keyword = {int(i): float(bm25[i]) for i in top if bm25[i] > 0}
+        return RankedLists(dense, sentence, keyword)
+
+    def fuse(self, lists: RankedLists) -> dict[int, float]:
+        """Fused score of every candidate chunk."""
+        return reciprocal_rank_fusion(
+            [
+                (list(lists.dense), self.dense_weight),
+                (list(lists.sentence), self.sentence_weight),
+                (list(lists.keyword), self.keyword_weight),
+            ],
+            k=self.rrf_k,
+        )
+
+    def search(
+        self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, k: int = 5, guide: str | None = None
+    ) -> list[Hit]:
+        """The ``k`` best chunks, best first."""
+        lists = self.ranked_lists(snapshot, query, vector, guide)
+        fused = self.fuse(lists)
+        order = sorted(fused, key=lambda i: (-fused[i], -lists.dense.get(i, -1.0), i))[:k]
+        return [
+            Hit(
+                chunk=snapshot.chunks[i],
+                score=fused[i],
+                dense_score=lists.dense.get(i, 0.0),
+                keyword_score=lists.keyword.get(i, 0.0),
+                rank=rank,
+            )
+            for rank, i in enumerate(order, start=1)
+        ]

