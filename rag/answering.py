@@ -8,6 +8,7 @@ embedding the question.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,20 @@ TEXT = {
         "lines": "lines",
     },
 }
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    """Everything known about a question once retrieval is done."""
+
+    question: str  # cleaned, as displayed
+    query: str  # what retrieval used (with earlier turns for a follow-up)
+    language: str
+    snapshot: IndexSnapshot
+    hits: list[Hit]
+    vector: np.ndarray | None
+    confidence: float
+    history: list[Any]
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from .answering import ExtractiveAnswerer
+from .answering import AnswerContext, ExtractiveAnswerer
 from .conversation import Message, retrieval_query
 from .documents import Guide, Section
 from .embedding.embedder import Embedder
-from .errors import IndexProblem, QuestionError
+from .errors import IndexProblem, IndexStaleError, QuestionError
 from .guides import SkippedGuide, load_guides
 from .index.builder import BuildReport
 from .index.snapshot import IndexSnapshot
@@ -41,6 +42,11 @@ class Assistant:
         self.retriever = Retriever(candidates=settings.candidates, rrf_k=settings.rrf_k)
         self.answerer = ExtractiveAnswerer(max_points=settings.max_points, max_sources=settings.max_sources)
         self.relevance = RelevanceModel(threshold=settings.abstain_threshold)
+        self.generator = None
+        if settings.llm.enabled:
+            from .llm.generator import LLMAnswerer
+
+            self.generator = LLMAnswerer(settings.llm, self.embedder)
         self.skipped: list[SkippedGuide] = []
         self._snapshot: IndexSnapshot | None = None
         self._refresh_lock = threading.Lock()
@@ -86,8 +92,6 @@ class Assistant:
                         return None
                     reason = "; ".join(freshness.reasons)
                     if not auto_build:
-                        from .errors import IndexStaleError
-
                         raise IndexStaleError(
                             f"the index in {self.settings.index_dir} is out of date ({reason}); "
                             f"run `rag build --seeds-dir {self.settings.seeds_dir} --index-dir {self.settings.index_dir}`"
@@ -156,28 +160,56 @@ class Assistant:
         vector = self.embedder.embed_queries([query])[0]
         return self.retriever.search(snapshot, query, vector, k=k, guide=guide)
 
-    def ask(self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None) -> Answer:
-        """A cited Markdown answer, or an abstention naming the nearest sections."""
+    def _context(
+        self, question: str, history: Sequence[Message | str] | None, guide: str | None
+    ) -> AnswerContext:
+        """Clean the question, retrieve, and judge whether the guides answer it."""
         cleaned = self._clean(question)
         snapshot = self.snapshot  # one version for the whole answer
         self._check_guide(snapshot, guide)
         language = detect_language(cleaned) if cleaned else "ja"
         if not cleaned:
-            return self.answerer.abstain(snapshot, [], language, empty=True)
+            return AnswerContext(cleaned, cleaned, language, snapshot, [], None, 0.0, list(history or []))
         query = retrieval_query(cleaned, history, self.settings.history_turns)
+        if self.generator is not None and query != cleaned:
+            query = self.generator.rewrite(cleaned, history) or query
         vector = self.embedder.embed_queries([query])[0]
         hits = self.retriever.search(snapshot, query, vector, k=8, guide=guide)
-        if not hits:
-            return self.answerer.abstain(snapshot, hits, language)
-        confidence = self.relevance.confidence(snapshot, query, vector, hits)
-        if confidence < self.relevance.threshold:
-            answer = self.answerer.abstain(snapshot, hits, language)
+        confidence = self.relevance.confidence(snapshot, query, vector, hits, guide) if hits else 0.0
+        return AnswerContext(cleaned, query, language, snapshot, hits, vector, confidence, list(history or []))
+
+    def _extractive(self, ctx: AnswerContext) -> Answer:
+        if not ctx.question:
+            return self.answerer.abstain(ctx.snapshot, [], ctx.language, empty=True)
+        if not ctx.hits or ctx.vector is None or ctx.confidence < self.relevance.threshold:
+            answer = self.answerer.abstain(ctx.snapshot, ctx.hits, ctx.language)
         else:
-            answer = self.answerer.compose(snapshot, query, vector, hits, language)
-        return _with_confidence(answer, confidence)
+            answer = self.answerer.compose(ctx.snapshot, ctx.query, ctx.vector, ctx.hits, ctx.language)
+        return replace(answer, confidence=ctx.confidence)
 
+    def ask(self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None) -> Answer:
+        """A cited Markdown answer, or an abstention naming the nearest sections."""
+        answer: Answer | None = None
+        for event in self.stream(question, history=history, guide=guide):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
 
-def _with_confidence(answer: Answer, confidence: float) -> Answer:
-    from dataclasses import replace
+    def stream(
+        self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces as it is produced, then the final :class:`Answer`.
 
-    return replace(answer, confidence=confidence)
+        Without a language model the extractive answer is computed at once and yielded line by
+        line; with one, generated text streams in and the final answer holds only verified
+        citations (or the extractive answer, with a notice, if generation fails).
+        """
+        ctx = self._context(question, history, guide)
+        extractive = self._extractive(ctx)
+        if self.generator is not None and not extractive.abstained:
+            yield from self.generator.stream(ctx, extractive)
+            return
+        for line in extractive.text.splitlines(keepends=True):
+            yield line
+        yield extractive

@@ -1,13 +1,72 @@
-"""Do the guides answer this question? A calibrated confidence from retrieval evidence."""
+"""Do the guides answer this question? A calibrated confidence from retrieval evidence.
+
+Two checks decide:
+
+* **Topic**: the best sentence or table row of the top chunks must be close enough to the
+  question. Unrelated questions (weather, recipes) fall below; the midpoint was calibrated on
+  ``eval/dev_questions.jsonl`` between its unrelated and its hardest answerable questions.
+* **Aspect coverage**: questions about a concrete aspect that career guides often leave out
+  (pay, working hours, remote work, age, degrees, dress code, fees, job-market numbers) are
+  answered only if the retrieved passages mention that aspect at all. Otherwise a salary
+  question would be "answered" with the closest passage about the role in general.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from .index.snapshot import IndexSnapshot
+from .normalization import fold
 from .results import Hit
+
+#: Terms that name an aspect; a question using one needs passages that use one too.
+ASPECTS: dict[str, tuple[str, ...]] = {
+    "pay": (
+        "年収", "給与", "給料", "月収", "収入", "賞与", "ボーナス", "手取り", "時給", "初任給", "万円",
+        "salary", "salaries", "paid", "income", "compensation", "wage", "bonus", "earn",
+    ),
+    "hours": (
+        "残業", "労働時間", "勤務時間", "夜勤", "休日出勤", "呼び出", "定時", "有給", "休暇", "激務", "休み",
+        "overtime", "working hours", "work hours", "night shift", "on-call", "on call", "vacation", "holidays",
+    ),
+    "place": (
+        "リモート", "在宅", "テレワーク", "出社", "通勤", "転勤", "勤務地",
+        "remote", "work from home", "commute", "relocate", "relocation",
+    ),
+    "age": ("年齢", "歳", "age limit", "years old", "too old", "how old"),
+    "degree": ("学位", "学歴", "大卒", "大学", "修士", "博士", "degree", "university", "college", "bachelor", "phd"),
+    "dress": ("服装", "スーツ", "私服", "ビジネスカジュアル", "dress", "suit", "attire", "outfit"),
+    "fees": ("受験料", "受講料", "学費", "料金", "費用", "値段", "fee", "fees", "cost", "price", "tuition"),
+    "market": (
+        "求人", "倍率", "男女比", "女性", "何人", "人数", "離職率", "転職エージェント", "エージェント",
+        "job openings", "openings", "how many", "percentage", "women", "recruiter", "agency",
+    ),
+    "balance": ("ワークライフ", "プライベート", "work-life", "work life"),
+}
+_ASCII = re.compile(r"^[a-z0-9 .'-]+$")
+
+# Topic check: logistic around this best-sentence cosine (multilingual-e5-small scale).
+TOPIC_MIDPOINT = 0.82
+TOPIC_SCALE = 0.004
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    if _ASCII.match(term):
+        return re.compile(rf"\b{re.escape(term)}")
+    return re.compile(re.escape(term))
+
+
+_PATTERNS = {aspect: [_term_pattern(t) for t in terms] for aspect, terms in ASPECTS.items()}
+
+
+def aspects_of(text: str) -> set[str]:
+    """Aspects whose terms occur in ``text``."""
+    folded = fold(text)
+    return {aspect for aspect, patterns in _PATTERNS.items() if any(p.search(folded) for p in patterns)}
 
 
 @dataclass(frozen=True)
@@ -16,25 +75,35 @@ class Evidence:
 
     dense: float  # cosine of the best chunk
     sentence: float  # cosine of the best sentence or row in the top chunks
+    missing_aspects: tuple[str, ...]  # aspects asked about that no top passage mentions
 
 
 class RelevanceModel:
     """Maps retrieval evidence to a confidence in [0, 1]; below ``threshold`` the assistant abstains."""
 
-    def __init__(self, threshold: float = 0.5) -> None:
+    def __init__(self, threshold: float = 0.5, *, passages: int = 5) -> None:
         self.threshold = threshold
+        self.passages = passages
 
     def evidence(self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, hits: list[Hit]) -> Evidence:
         """Signals from the top hits."""
         dense = max((h.dense_score for h in hits), default=0.0)
         best = 0.0
-        for hit in hits[:5]:
-            start, end = snapshot.chunk_units[hit.chunk.id]
-            if end > start:
-                best = max(best, float((np.asarray(snapshot.unit_vectors[start:end]) @ vector).max()))
-        return Evidence(dense=dense, sentence=best)
+        for hit in hits[: self.passages]:
+            span = snapshot.units_of(hit.chunk.id)
+            if len(span):
+                sims = np.asarray(snapshot.unit_vectors[span.start : span.stop]) @ vector
+                best = max(best, float(sims.max()))
+        asked = aspects_of(query)
+        covered = aspects_of("\n".join(h.chunk.text for h in hits[: self.passages])) if asked else set()
+        return Evidence(dense=dense, sentence=best, missing_aspects=tuple(sorted(asked - covered)))
 
-    def confidence(self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, hits: list[Hit]) -> float:
-        """Calibrated probability that the top passages answer the question."""
+    def confidence(
+        self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, hits: list[Hit], guide: str | None = None
+    ) -> float:
+        """Probability-like score that the top passages answer the question."""
         ev = self.evidence(snapshot, query, vector, hits)
-        return float(ev.dense)
+        topic = 1.0 / (1.0 + math.exp(-(ev.sentence - TOPIC_MIDPOINT) / TOPIC_SCALE))
+        if ev.missing_aspects:
+            topic *= 0.2
+        return topic

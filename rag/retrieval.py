@@ -38,13 +38,15 @@ class Retriever:
         rrf_k: int = 60,
         dense_weight: float = 1.0,
         sentence_weight: float = 1.0,
-        keyword_weight: float = 1.0,
+        keyword_weight: float = 0.3,
+        fusion: str = "weighted",
     ) -> None:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
         self.sentence_weight = sentence_weight
         self.keyword_weight = keyword_weight
+        self.fusion = fusion
 
     def ranked_lists(
         self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, guide: str | None = None
@@ -55,14 +57,6 @@ class Retriever:
             return RankedLists({}, {}, {})
         scores, ids = snapshot.dense.search(vector, self.candidates, id_range)
         dense = {int(i): float(s) for s, i in zip(scores, ids)}
-
-        sentence: dict[int, float] = {}
-        for chunk_id in dense:
-            start, end = snapshot.chunk_units[chunk_id]
-            if end > start:
-                sims = np.asarray(snapshot.unit_vectors[start:end]) @ vector
-                sentence[chunk_id] = float(sims.max())
-        sentence = dict(sorted(sentence.items(), key=lambda kv: -kv[1]))
 
         mask = None
         if id_range is not None:
@@ -75,18 +69,55 @@ class Retriever:
             top = np.argpartition(-bm25, n - 1)[:n]
             top = top[np.argsort(-bm25[top], kind="stable")]
             keyword = {int(i): float(bm25[i]) for i in top if bm25[i] > 0}
+
+        # Dense scores of keyword-only candidates, so that every candidate has all signals.
+        extra = [i for i in keyword if i not in dense]
+        if extra:
+            vectors = snapshot.dense.reconstruct(extra)
+            for i, score in zip(extra, vectors @ vector):
+                dense[i] = float(score)
+        dense = dict(sorted(dense.items(), key=lambda kv: -kv[1]))
+
+        sentence: dict[int, float] = {}
+        for chunk_id in dense:
+            start, end = snapshot.chunk_units[chunk_id]
+            if end > start:
+                sims = np.asarray(snapshot.unit_vectors[start:end]) @ vector
+                sentence[chunk_id] = float(sims.max())
+        sentence = dict(sorted(sentence.items(), key=lambda kv: -kv[1]))
         return RankedLists(dense, sentence, keyword)
 
     def fuse(self, lists: RankedLists) -> dict[int, float]:
-        """Fused score of every candidate chunk."""
-        return reciprocal_rank_fusion(
-            [
-                (list(lists.dense), self.dense_weight),
-                (list(lists.sentence), self.sentence_weight),
-                (list(lists.keyword), self.keyword_weight),
-            ],
-            k=self.rrf_k,
-        )
+        """Fused score of every candidate chunk.
+
+        Each retriever's scores are min-max normalised over the candidates and added with
+        weights (dense 1.0, best sentence 1.0, BM25 0.3: chosen on eval/dev_questions.jsonl,
+        where this beat reciprocal rank fusion by 0.06-0.12 hit@1). With ``fusion="rrf"`` the
+        lists are fused by reciprocal rank instead.
+        """
+        if self.fusion == "rrf":
+            return reciprocal_rank_fusion(
+                [
+                    (list(lists.dense), self.dense_weight),
+                    (list(lists.sentence), self.sentence_weight),
+                    (list(lists.keyword), self.keyword_weight),
+                ],
+                k=self.rrf_k,
+            )
+        ids = set(lists.dense) | set(lists.keyword)
+        fused = dict.fromkeys(ids, 0.0)
+        for scores, weight in (
+            (lists.dense, self.dense_weight),
+            (lists.sentence, self.sentence_weight),
+            (lists.keyword, self.keyword_weight),
+        ):
+            if not scores or weight == 0:
+                continue
+            low, high = min(scores.values()), max(scores.values())
+            span = high - low or 1.0
+            for i in ids:
+                fused[i] += weight * ((scores[i] - low) / span if i in scores else 0.0)
+        return fused
 
     def search(
         self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, k: int = 5, guide: str | None = None

@@ -33,6 +33,12 @@ def embedding_text(title: str, chunk: Chunk) -> str:
     return f"{context_line(title, chunk.heading_path)}\n{plain(chunk.text)}"
 
 
+def unit_text(chunk: Chunk, unit: Unit) -> str:
+    """What the model reads for a sentence or row: its nearest heading, then the sentence."""
+    heading = chunk.heading_path[-1] if chunk.heading_path else ""
+    return f"{heading}\n{unit.text}" if heading else unit.text
+
+
 def keyword_text(chunk: Chunk) -> str:
     """What the keyword index reads for a chunk: headings and text."""
     return "\n".join((*chunk.heading_path, chunk.text))
@@ -147,7 +153,7 @@ class IndexBuilder:
         texts: list[str] = []
         for part in parts:
             texts.extend(embedding_text(part.guide.title, c) for c in part.chunks)
-            texts.extend(u.text for u in part.units)
+            texts.extend(unit_text(part.chunks[u.chunk], u) for u in part.units)
         if not texts:
             return
         limit = self.embedder.max_seq_length

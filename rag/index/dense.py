@@ -72,6 +72,10 @@ class DenseIndex:
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
+    def reconstruct(self, ids: list[int]) -> np.ndarray:
+        """Stored vectors of some ids."""
+        return np.stack([self._index.reconstruct(int(i)) for i in ids])  # type: ignore[attr-defined]
+
     def vectors(self) -> np.ndarray:
         """All stored vectors, in id order (used to reuse embeddings of unchanged guides)."""
         return self._index.reconstruct_n(0, self.size)  # type: ignore[attr-defined]
