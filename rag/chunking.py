@@ -128,9 +128,9 @@ class Chunker:
             )
             body_lines = lines[start:end]
             # Drop heading lines of this section, then blank and rule lines at both ends.
-            while body_lines and _HEADING.match(body_lines[0]):
-                body_lines, start = body_lines[1:], start + 1
-            while body_lines and (not body_lines[0].strip() or _HORIZONTAL_RULE.match(body_lines[0])):
+            while body_lines and (
+                _HEADING.match(body_lines[0]) or not body_lines[0].strip() or _HORIZONTAL_RULE.match(body_lines[0])
+            ):
                 body_lines, start = body_lines[1:], start + 1
             while body_lines and (not body_lines[-1].strip() or _HORIZONTAL_RULE.match(body_lines[-1])):
                 body_lines = body_lines[:-1]

@@ -46,12 +46,14 @@ ASPECTS: dict[str, tuple[str, ...]] = {
         "job openings", "openings", "how many", "percentage", "women", "recruiter", "agency",
     ),
     "balance": ("ワークライフ", "プライベート", "work-life", "work life"),
+    "language": ("toeic", "toefl", "英検", "英語力", "語学", "english skills", "english score"),
+    "employers": ("社名", "企業名", "会社名", "company names", "which companies are hiring"),
 }
 _ASCII = re.compile(r"^[a-z0-9 .'-]+$")
 
 # Topic check: logistic around this best-sentence cosine (multilingual-e5-small scale).
-TOPIC_MIDPOINT = 0.82
-TOPIC_SCALE = 0.004
+TOPIC_MIDPOINT = 0.826
+TOPIC_SCALE = 0.003
 
 
 def _term_pattern(term: str) -> re.Pattern[str]:

@@ -88,7 +88,9 @@ class Embedder:
     @property
     def dimension(self) -> int:
         """Embedding dimension."""
-        dim = self.model.get_sentence_embedding_dimension()
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
         if dim is None:
             raise ModelError(f"model {self.name!r} does not report an embedding dimension")
         return int(dim)
@@ -119,6 +121,9 @@ class Embedder:
     def count_tokens(self, text: str, kind: str = "passage") -> int:
         """Tokens the model reads for ``text`` with its prompt, special tokens included."""
         tokenizer = self.model.tokenizer
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None and backend.truncation is None:  # fast path, no length warnings
+            return len(backend.encode(self.prompt(kind) + text).ids)
         ids = tokenizer(self.prompt(kind) + text, add_special_tokens=True, truncation=False)["input_ids"]
         return len(ids)
 

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import IndexCorruptError
+
 CURRENT = "CURRENT"
 LOCK = ".lock"
 BUILD_PREFIX = ".build-"
@@ -25,13 +27,28 @@ KEEP_VERSIONS = 2  # the active one and its predecessor (readers may still be lo
 
 
 def current_version(index_dir: Path) -> Path | None:
-    """The active version folder, or ``None`` when nothing has been built."""
+    """The active version folder, or ``None`` when nothing has been built.
+
+    :class:`IndexCorruptError` when ``CURRENT`` is not the name of a version folder (binary
+    garbage, a path leading elsewhere).
+    """
     pointer = Path(index_dir) / CURRENT
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
+        raw = pointer.read_bytes()
     except FileNotFoundError:
         return None
-    return Path(index_dir) / name if name else None
+    except IsADirectoryError:
+        raw = b"\xff"
+    fix = f"run `rag build --rebuild --index-dir {index_dir}` to build the index again"
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexCorruptError(f"{pointer} is damaged (not a version name); {fix}") from None
+    if not name:
+        return None
+    if not name.startswith(VERSION_PREFIX) or "/" in name or "\\" in name or not name.isprintable():
+        raise IndexCorruptError(f"{pointer} names {name[:80]!r}, which is not an index version; {fix}")
+    return Path(index_dir) / name
 
 
 def new_build_dir(index_dir: Path) -> Path:
@@ -73,7 +90,10 @@ def publish(index_dir: Path, build_dir: Path) -> Path:
 def clean_up(index_dir: Path) -> None:
     """Remove abandoned build folders and versions older than the previous one (lock held)."""
     index_dir = Path(index_dir)
-    active = current_version(index_dir)
+    try:
+        active = current_version(index_dir)
+    except IndexCorruptError:
+        return  # nothing is safe to delete without knowing the active version
     versions = sorted(
         (p for p in index_dir.glob(f"{VERSION_PREFIX}*") if p.is_dir()),
         key=lambda p: p.stat().st_mtime,
