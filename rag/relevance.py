@@ -57,8 +57,8 @@ TOPIC_SCALE = 0.003
 
 
 def _term_pattern(term: str) -> re.Pattern[str]:
-    if _ASCII.match(term):
-        return re.compile(rf"\b{re.escape(term)}")
+    if _ASCII.match(term):  # Latin word start, also right after Japanese text ("必要なtoeic")
+        return re.compile(rf"(?<![a-z0-9]){re.escape(term)}")
     return re.compile(re.escape(term))
 
 

@@ -123,7 +123,7 @@ def build_app(assistant: Any) -> gr.Blocks:
 
         Returns:
             A dict with "text" (Markdown answer with [n] markers), "citations" (list of
-            {"number", "path", "quote"}) and "abstained" (true when the guides do not cover it).
+            {"number", "section", "quote"}) and "abstained" (true when the guides do not cover it).
         """
         slug = None if not guide or guide == ALL_GUIDES else guide
         try:
@@ -132,7 +132,7 @@ def build_app(assistant: Any) -> gr.Blocks:
             return {"text": str(exc), "citations": [], "abstained": True, "error": str(exc)}
         return {
             "text": answer.text,
-            "citations": [{"number": c.number, "path": c.path, "quote": c.quote} for c in answer.citations],
+            "citations": [{"number": c.number, "section": c.path, "quote": c.quote} for c in answer.citations],
             "abstained": answer.abstained,
         }
 
@@ -168,7 +168,7 @@ def build_app(assistant: Any) -> gr.Blocks:
                 autofocus=True,
             )
             send = gr.Button("送信 / Send", variant="primary", scale=1, elem_id="send")
-        new_chat = gr.Button("🆕 新しいチャット / New chat", variant="secondary", elem_id="new-chat")
+        new_chat = gr.Button("新しいチャット / New chat", variant="secondary", elem_id="new-chat")
         gr.Examples(examples=EXAMPLES, inputs=[question], label="質問の例 / Example questions")
 
         gr.on(
