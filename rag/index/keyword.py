@@ -9,8 +9,14 @@ import numpy as np
 
 from ..tokenization import KeywordTokenizer
 
-# bm25s logs and prints progress bars by default; the library stays quiet.
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+def _bm25s():  # noqa: ANN202 - the bm25s module
+    """Import bm25s, which sets its own logger to DEBUG on import; the library stays quiet."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 class KeywordIndex:
@@ -28,9 +34,7 @@ class KeywordIndex:
     @classmethod
     def build(cls, texts: list[str], tokenizer: KeywordTokenizer) -> KeywordIndex:
         """Index ``texts`` (one per chunk, in chunk-id order)."""
-        import bm25s
-
-        bm25 = bm25s.BM25()
+        bm25 = _bm25s().BM25()
         corpus = [tokenizer.tokenize(text) or [""] for text in texts]
         bm25.index(corpus, show_progress=False)
         return cls(bm25, tokenizer)
@@ -50,7 +54,5 @@ class KeywordIndex:
     @classmethod
     def load(cls, folder: Path, tokenizer: KeywordTokenizer) -> KeywordIndex:
         """Read an index written by :meth:`save`."""
-        import bm25s
-
-        bm25 = bm25s.BM25.load(str(folder), allow_pickle=False, show_progress=False)
+        bm25 = _bm25s().BM25.load(str(folder), allow_pickle=False, show_progress=False)
         return cls(bm25, tokenizer)
