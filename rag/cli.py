@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import GuideError, NoGuidesError, QuestionError, RagError
+from .normalization import clean_question
 from .settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -28,6 +29,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
     parser.add_argument("--llm-model", default=None, help="model name on that server")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument(
+        "--no-build", action="store_true",
+        help="never build: fail with the command to run when the index is missing, stale or damaged",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,11 +91,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _open(settings: Settings):  # noqa: ANN202 - returns rag.Assistant, imported lazily
+def _require_question(question: str) -> None:
+    if not clean_question(question):
+        raise QuestionError("the question is empty; type a question, for example: rag ask \"CISOに必要なスキルは？\"")
+
+
+def _open(settings: Settings, *, auto_build: bool = True):  # noqa: ANN202 - returns rag.Assistant, imported lazily
     from .assistant import Assistant
 
     assistant = Assistant(settings)
-    report = assistant.refresh(progress=True)
+    report = assistant.refresh(progress=True, auto_build=auto_build)
     for skipped in assistant.skipped:
         print(f"warning: {skipped}", file=sys.stderr)
     if report is not None:
@@ -124,7 +134,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """``rag ask``."""
-    assistant = _open(settings_from_args(args))
+    _require_question(args.question)
+    assistant = _open(settings_from_args(args), auto_build=not args.no_build)
     stream = getattr(assistant, "stream", None)
     if stream is not None and assistant.settings.llm.enabled and not args.json:
         answer = None
@@ -149,7 +160,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``rag search``."""
-    assistant = _open(settings_from_args(args))
+    _require_question(args.question)
+    assistant = _open(settings_from_args(args), auto_build=not args.no_build)
     hits = assistant.search(args.question, k=args.k, guide=args.guide)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
@@ -169,7 +181,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate, format_summary, load_questions
 
     questions = load_questions(args.questions)
-    assistant = _open(settings_from_args(args))
+    assistant = _open(settings_from_args(args), auto_build=not args.no_build)
     from tqdm import tqdm
 
     bar = tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr)

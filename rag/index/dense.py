@@ -62,15 +62,24 @@ class DenseIndex:
         k = max(1, min(k, self.size))
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         params = None
+        if id_range is not None and self.kind == "hnsw":
+            # A filtered HNSW walk misses most of a small id range (recall@10 ~0.5 measured at
+            # 20,000 vectors); a guide's chunks are contiguous, so score them exactly instead.
+            return self._search_range_exact(query[0], k, id_range)
         if id_range is not None:
-            selector = faiss.IDSelectorRange(int(id_range[0]), int(id_range[1]))
-            if self.kind == "hnsw":
-                params = faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
-            else:
-                params = faiss.SearchParameters(sel=selector)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(int(id_range[0]), int(id_range[1])))
         scores, ids = self._index.search(query, k, params=params)  # type: ignore[attr-defined]
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
+
+    def _search_range_exact(self, query: np.ndarray, k: int, id_range: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        start, end = max(0, int(id_range[0])), min(self.size, int(id_range[1]))
+        if end <= start:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        vectors = self._index.reconstruct_n(start, end - start)  # type: ignore[attr-defined]
+        scores = vectors @ query
+        order = np.argsort(-scores, kind="stable")[:k]
+        return scores[order].astype(np.float32), (order + start).astype(np.int64)
 
     def reconstruct(self, ids: list[int]) -> np.ndarray:
         """Stored vectors of some ids."""

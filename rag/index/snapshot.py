@@ -98,7 +98,7 @@ class IndexSnapshot:
     def load(cls, folder: Path) -> IndexSnapshot:
         """Read and cross-check an index version; :class:`IndexCorruptError` if anything is off."""
         folder = Path(folder)
-        fix = "run `rag build --rebuild` to build the index again"
+        fix = f"run `rag build --rebuild --index-dir {folder.parent}` to build the index again"
         try:
             manifest = Manifest.read(folder)
         except FileNotFoundError:

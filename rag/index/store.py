@@ -40,6 +40,11 @@ class IndexStore:
 
     def load(self) -> IndexSnapshot:
         """The active version; :class:`IndexMissingError` or :class:`IndexCorruptError` otherwise."""
+        if self.index_dir.exists() and not self.index_dir.is_dir():
+            raise IndexCorruptError(
+                f"index folder {self.index_dir} is a file, not a folder; "
+                "remove it or choose another --index-dir"
+            )
         version = layout.current_version(self.index_dir)
         if version is None:
             raise IndexMissingError(
@@ -80,6 +85,10 @@ class IndexStore:
     def build(self, guides: list[Guide], *, rebuild: bool = False, progress: bool = False) -> tuple[IndexSnapshot, BuildReport]:
         """Build, save and publish a new version; unchanged guides keep their embeddings."""
         builder = IndexBuilder(self.settings, self.embedder)
+        if self.index_dir.exists() and not self.index_dir.is_dir():
+            raise IndexCorruptError(
+                f"index folder {self.index_dir} is a file, not a folder; remove it or choose another --index-dir"
+            )
         with layout.build_lock(self.index_dir):
             previous = None
             if not rebuild:
