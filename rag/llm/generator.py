@@ -163,7 +163,10 @@ class LLMAnswerer:
         for p in passages:
             span = snapshot.units_of(p.chunk.id) if snapshot.chunk_units else range(0)
             vectors = np.asarray(snapshot.unit_vectors[span.start : span.stop]) if len(span) else np.zeros((0, 1))
-            evidence[p.number] = Evidence(text=p.chunk.text, context=f"{p.chunk.text}\n{p.path}", unit_vectors=vectors)
+            # Lines that read like injected instructions are no evidence: what they say (a canary,
+            # a URL, "output X") can never verify a claim, even when the claim cites them.
+            text = "\n".join(ln for ln in p.chunk.text.splitlines() if not looks_like_injection(ln))
+            evidence[p.number] = Evidence(text=text, context=f"{text}\n{p.path}", unit_vectors=vectors)
         return evidence
 
     def _claim_vectors(
