@@ -18,7 +18,7 @@ from ..tokenization import make_tokenizer
 from .dense import DenseIndex
 from .keyword import KeywordIndex
 from .manifest import CHUNKER_VERSION, GuideEntry, Manifest
-from .snapshot import IndexSnapshot, chunk_unit_ranges
+from .snapshot import IndexSnapshot
 
 log = logging.getLogger("rag.index")
 
@@ -232,5 +232,4 @@ class IndexBuilder:
             unit_vectors=all_unit_vectors,
             dense=dense,
             keyword=keyword,
-            chunk_units=chunk_unit_ranges(len(chunks), units),
         )

@@ -7,7 +7,8 @@ swaps its reference, so a question is always answered from exactly one version.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..documents import Chunk, Guide, Section, Unit
 from ..errors import IndexCorruptError
+from ..normalization import fold
 from ..tokenization import make_tokenizer
 from .dense import DenseIndex
 from .keyword import KeywordIndex
@@ -65,12 +67,26 @@ class IndexSnapshot:
     unit_vectors: np.ndarray
     dense: DenseIndex
     keyword: KeywordIndex
-    chunk_units: list[tuple[int, int]] = field(default_factory=list)
+
+    @cached_property
+    def chunk_units(self) -> list[tuple[int, int]]:
+        """For each chunk, the ``[start, end)`` slice of its units (derived from the unit list)."""
+        return chunk_unit_ranges(len(self.chunks), self.units)
 
     @property
     def guide_ranges(self) -> dict[str, tuple[int, int]]:
         """Chunk-id range ``[start, end)`` of each guide."""
         return {g.slug: g.chunks for g in self.manifest.guides}
+
+    @cached_property
+    def folded_text(self) -> dict[str, str]:
+        """Each guide's title, metadata and sections in matching form (NFKC, lower case)."""
+        parts: dict[str, list[str]] = {
+            slug: [g.title, g.label, json.dumps(g.metadata, ensure_ascii=False)] for slug, g in self.guides.items()
+        }
+        for section in self.sections:
+            parts[section.guide].extend((*section.heading_path, section.text))
+        return {slug: fold("\n".join(texts)) for slug, texts in parts.items()}
 
     def units_of(self, chunk_id: int) -> range:
         """Indexes of the units inside one chunk."""
@@ -155,7 +171,6 @@ class IndexSnapshot:
             unit_vectors=unit_vectors,
             dense=dense,
             keyword=keyword,
-            chunk_units=chunk_unit_ranges(len(chunks), units),
         )
 
 
