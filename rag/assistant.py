@@ -8,8 +8,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from .answering import AnswerContext, ExtractiveAnswerer
-from .conversation import Message, retrieval_query
+from .conversation import Message, RetrievalQuery, retrieval_query
 from .documents import Guide, Section
 from .embedding.embedder import Embedder
 from .errors import IndexProblem, IndexStaleError, QuestionError
@@ -157,8 +159,13 @@ class Assistant:
         if not cleaned or k <= 0:
             return []
         query = retrieval_query(cleaned, history, self.settings.history_turns)
-        vector = self.embedder.embed_queries([query])[0]
-        return self.retriever.search(snapshot, query, vector, k=k, guide=guide)
+        return self.retriever.search(snapshot, query.text, self._vector(query), k=k, guide=guide)
+
+    def _vector(self, query: RetrievalQuery) -> np.ndarray:
+        """The query vector: the normalised mean of the vectors of the query's parts."""
+        vectors = self.embedder.embed_queries(list(query.parts))
+        vector = vectors.sum(axis=0)
+        return (vector / (np.linalg.norm(vector) or 1.0)).astype(np.float32)
 
     def _context(
         self, question: str, history: Sequence[Message | str] | None, guide: str | None
@@ -171,12 +178,14 @@ class Assistant:
         if not cleaned:
             return AnswerContext(cleaned, cleaned, language, snapshot, [], None, 0.0, list(history or []))
         query = retrieval_query(cleaned, history, self.settings.history_turns)
-        if self.generator is not None and query != cleaned:
-            query = self.generator.rewrite(cleaned, history) or query
-        vector = self.embedder.embed_queries([query])[0]
-        hits = self.retriever.search(snapshot, query, vector, k=8, guide=guide)
-        confidence = self.relevance.confidence(snapshot, query, vector, hits, guide) if hits else 0.0
-        return AnswerContext(cleaned, query, language, snapshot, hits, vector, confidence, list(history or []))
+        if self.generator is not None and query.is_follow_up:
+            rewritten = self.generator.rewrite(cleaned, history)
+            if rewritten:
+                query = RetrievalQuery(rewritten, (rewritten,))
+        vector = self._vector(query)
+        hits = self.retriever.search(snapshot, query.text, vector, k=8, guide=guide)
+        confidence = self.relevance.confidence(snapshot, query.text, vector, hits, guide) if hits else 0.0
+        return AnswerContext(cleaned, query.text, language, snapshot, hits, vector, confidence, list(history or []))
 
     def _extractive(self, ctx: AnswerContext) -> Answer:
         if not ctx.question:

@@ -26,6 +26,8 @@ _HORIZONTAL_RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
 _HEADING = re.compile(r"^\s*(#{1,6})\s+(.*?)\s*$")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*")
 _MIN_UNIT_CHARS = 8
+# A line of hashtags only ("#CISO #キャリアパス"): metadata for readers, not a statement to quote.
+_HASHTAG_LINE = re.compile(r"^[`\s]*(#[^\s#`。、！？!?]+[`\s]*)+$")
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def split_units(text: str, first_line: int) -> list[tuple[str, int]]:
     units: list[tuple[str, int]] = []
     for offset, line in enumerate(text.split("\n")):
         flat = plain(line)
-        if not flat:
+        if not flat or _HASHTAG_LINE.match(flat):
             continue
         for sentence in _SENTENCE_END.split(flat):
             sentence = sentence.strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .normalization import clean_question, detect_language
@@ -48,9 +49,30 @@ def is_follow_up(question: str) -> bool:
     return bool(_JA_ANAPHORA.search(question)) or len(question) <= _SHORT_JA_CHARS
 
 
-def retrieval_query(question: str, history: Sequence[Message | str] | None, turns: int = 2) -> str:
-    """The text to retrieve with: the question, preceded by recent user turns when it is a follow-up."""
+@dataclass(frozen=True)
+class RetrievalQuery:
+    """What retrieval reads for one question.
+
+    ``text`` feeds the keyword index and the aspect checks; the vectors of ``parts`` are
+    averaged into the query vector. For a follow-up the parts are the recent turns and the
+    question itself, so the new question keeps as much weight as all the context together
+    (on the 17 follow-ups of both question files: hit@1 0.76 against 0.65 for one embedding
+    of the joined text).
+    """
+
+    text: str
+    parts: tuple[str, ...]
+
+    @property
+    def is_follow_up(self) -> bool:
+        """True when earlier turns were added to the question."""
+        return len(self.parts) > 1
+
+
+def retrieval_query(question: str, history: Sequence[Message | str] | None, turns: int = 2) -> RetrievalQuery:
+    """The question alone, or with recent user turns when it is a follow-up."""
     previous = user_turns(history)
     if not previous or not is_follow_up(question):
-        return question
-    return " ".join([*previous[-turns:], question])
+        return RetrievalQuery(question, (question,))
+    context = " ".join(previous[-turns:])
+    return RetrievalQuery(f"{context} {question}", (context, question))

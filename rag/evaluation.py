@@ -99,6 +99,8 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
     wanted = {fold(g) for g in q.gold_sections}
     first = answer.citations[0] if answer.citations and not answer.abstained else None
     first_ok = bool(first and wanted & {fold(h) for h in first.heading_path})
+    cited = answer.citations if not answer.abstained else []
+    cited_gold = sum(1 for c in cited if wanted & {fold(h) for h in c.heading_path})
     text = fold(answer.text)
     facts_found = [f for f in q.key_facts if fold(f) in text] if not answer.abstained else []
     return {
@@ -114,6 +116,7 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
         "top_hits": [h.to_dict() | {"text": h.chunk.text[:200]} for h in hits[:5]],
         "section_rank": rank,
         "first_citation_correct": first_ok,
+        "citations_in_gold": cited_gold,
         "key_facts": q.key_facts,
         "key_facts_found": facts_found,
         "latency_ms": round(latency, 2),
@@ -130,6 +133,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         return round(sum(1 for r in rows if ok(r)) / len(rows), 4) if rows else 0.0
 
     facts_total = sum(len(r["key_facts"]) for r in answerable)
+    with_gold = [r for r in ranked if not r["abstained"]]
+    cited_total = sum(len(r["citations"]) for r in with_gold)
+    cited_in_gold = sum(r.get("citations_in_gold", 0) for r in with_gold)
     facts_found = sum(len(r["key_facts_found"]) for r in answerable)
     latencies = [r["latency_ms"] for r in results]
     summary = {
@@ -144,6 +150,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         else 0.0,
         "first_citation_correct": share(answerable, lambda r: r["first_citation_correct"]),
         "key_fact_recall": round(facts_found / facts_total, 4) if facts_total else 0.0,
+        "citation_precision": round(cited_in_gold / cited_total, 4) if cited_total else 0.0,
         "abstention_accuracy": share(results, lambda r: r["abstained"] == (not r["answerable"])),
         "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
         "answerable_abstained": share(answerable, lambda r: r["abstained"]),

@@ -9,6 +9,9 @@ Two checks decide:
   (pay, working hours, remote work, age, degrees, dress code, fees, job-market numbers) are
   answered only if the retrieved passages mention that aspect at all. Otherwise a salary
   question would be "answered" with the closest passage about the role in general.
+* **Role coverage**: a Japanese question about becoming or working as a named role
+  (「看護師になるには」) is answered only if some indexed guide mentions that role. Otherwise
+  the study advice of the CISO guide would be offered to a future nurse.
 """
 
 from __future__ import annotations
@@ -51,6 +54,20 @@ ASPECTS: dict[str, tuple[str, ...]] = {
 }
 _ASCII = re.compile(r"^[a-z0-9 .'-]+$")
 
+# "<role>になるには", "<role>に転職", "<role>として働く": the role is a run of kanji, katakana or
+# Latin letters that ends like a job title (看護師, 弁護士, 研究者, 公務員, デザイナー, …).
+_ROLE_SUFFIX = r"(?:師|士|者|員|家|官|手|医|職|人|ナー|ター|ニア|スト|ャー|マン|ラー|サー|ト|ン)"
+_ROLE_QUESTION = re.compile(
+    r"([\u4e00-\u9fff\u30a0-\u30ffA-Za-z0-9ー・]{1,24}" + _ROLE_SUFFIX + r")"
+    r"(?:に|へ)(?:なる|なり|なれ|転職|就職|就き|つき)|"
+    r"([\u4e00-\u9fff\u30a0-\u30ffA-Za-z0-9ー・]{1,24}" + _ROLE_SUFFIX + r")として(?:働|活躍|就職|転職)"
+)
+
+
+def roles_asked(text: str) -> set[str]:
+    """Job titles a Japanese question asks how to become or work as (NFKC, lower case)."""
+    return {fold(m.group(1) or m.group(2)) for m in _ROLE_QUESTION.finditer(text)}
+
 # Topic check: logistic around this best-sentence cosine (multilingual-e5-small scale).
 TOPIC_MIDPOINT = 0.826
 TOPIC_SCALE = 0.003
@@ -78,6 +95,7 @@ class Evidence:
     dense: float  # cosine of the best chunk
     sentence: float  # cosine of the best sentence or row in the top chunks
     missing_aspects: tuple[str, ...]  # aspects asked about that no top passage mentions
+    missing_roles: tuple[str, ...] = ()  # roles asked about that no guide mentions
 
 
 class RelevanceModel:
@@ -98,7 +116,11 @@ class RelevanceModel:
                 best = max(best, float(sims.max()))
         asked = aspects_of(query)
         covered = aspects_of("\n".join(h.chunk.text for h in hits[: self.passages])) if asked else set()
-        return Evidence(dense=dense, sentence=best, missing_aspects=tuple(sorted(asked - covered)))
+        texts = snapshot.folded_text
+        roles = [r for r in sorted(roles_asked(query)) if not any(r in t for t in texts.values())]
+        return Evidence(
+            dense=dense, sentence=best, missing_aspects=tuple(sorted(asked - covered)), missing_roles=tuple(roles)
+        )
 
     def confidence(
         self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, hits: list[Hit], guide: str | None = None
@@ -106,6 +128,6 @@ class RelevanceModel:
         """Probability-like score that the top passages answer the question."""
         ev = self.evidence(snapshot, query, vector, hits)
         topic = 1.0 / (1.0 + math.exp(-(ev.sentence - TOPIC_MIDPOINT) / TOPIC_SCALE))
-        if ev.missing_aspects:
+        if ev.missing_aspects or ev.missing_roles:
             topic *= 0.2
         return topic

@@ -69,10 +69,8 @@ def test_follow_up_uses_the_previous_turn(seed_assistant):
     answer = seed_assistant.ask("その中で経営寄りの資格は？", history=history)
     assert not answer.abstained
     assert any(c.heading_path[0].startswith("7️⃣") for c in answer.citations)
-    alone = seed_assistant.search("その中で経営寄りの資格は？", k=1)
     with_history = seed_assistant.search("その中で経営寄りの資格は？", k=1, history=["CISOになるための学習方法を教えて"])
     assert with_history[0].chunk.heading_path[0].startswith("7️⃣")
-    assert alone or True  # without history the pronoun has nothing to refer to
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\u3000\u3000", "\u200b\u200c\u200d", "\x00\x00"])

