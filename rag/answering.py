@@ -18,6 +18,7 @@ from .results import Answer, Citation, Hit
 from .tokenization import BigramTokenizer
 
 _TERMS = BigramTokenizer()
+_LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 
 TEXT = {
     "ja": {
@@ -26,6 +27,8 @@ TEXT = {
         "sources": "**出典**",
         "abstain": "ご質問の内容は、収録されているガイドには書かれていないようです。",
         "nearest": "近い内容のセクション:",
+        "covered": "収録されているガイド: ",
+        "joiner": "、",
         "empty": "質問を入力してください。例: 「CISOに必要なスキルは？」",
         "lines": "行",
     },
@@ -35,6 +38,8 @@ TEXT = {
         "sources": "**Sources**",
         "abstain": "The guides do not seem to cover this question.",
         "nearest": "Nearest sections:",
+        "covered": "Guides available: ",
+        "joiner": ", ",
         "empty": "Please type a question, for example: \"What skills does a CISO need?\"",
         "lines": "lines",
     },
@@ -184,4 +189,9 @@ class ExtractiveAnswerer:
                 break
         if seen:
             lines += ["", text["nearest"], *[f"- {p}" for p in seen]]
+        labels = [g.label for g in snapshot.guides.values()]
+        if labels:
+            shown = text["joiner"].join(labels[:_LISTED_GUIDES])
+            extra = f" (+{len(labels) - _LISTED_GUIDES})" if len(labels) > _LISTED_GUIDES else ""
+            lines += ["", f"{text['covered']}{shown}{extra}"]
         return Answer(text="\n".join(lines) + "\n", abstained=True, language=language, hits=hits)

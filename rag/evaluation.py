@@ -134,7 +134,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
     facts_total = sum(len(r["key_facts"]) for r in answerable)
     with_gold = [r for r in ranked if not r["abstained"]]
-    cited_total = sum(len(r["citations"]) for r in with_gold)
+    cited_total = sum(len(r.get("citations", [])) for r in with_gold)
     cited_in_gold = sum(r.get("citations_in_gold", 0) for r in with_gold)
     facts_found = sum(len(r["key_facts_found"]) for r in answerable)
     latencies = [r["latency_ms"] for r in results]

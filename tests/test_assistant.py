@@ -59,9 +59,11 @@ def test_unanswerable_questions_abstain_and_list_nearest_sections(seed_assistant
     answer = seed_assistant.ask(question)
     assert answer.abstained and not answer.citations
     if answer.language == "ja":
-        assert "書かれていない" in answer.text
+        assert "書かれていない" in answer.text and "近い内容のセクション:\n- CISO › " in answer.text
+        assert "収録されているガイド: CISO" in answer.text
     else:
-        assert "do not seem to cover" in answer.text
+        assert "do not seem to cover" in answer.text and "Nearest sections:\n- CISO › " in answer.text
+        assert "Guides available: CISO" in answer.text
 
 
 def test_follow_up_uses_the_previous_turn(seed_assistant):

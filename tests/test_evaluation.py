@@ -29,7 +29,8 @@ def test_section_rank_counts_distinct_sections():
 def test_summary_metrics_from_rows():
     rows = [
         dict(answerable=True, gold_sections=["x"], section_rank=1, first_citation_correct=True, key_facts=["a", "b"],
-             key_facts_found=["a"], abstained=False, latency_ms=10.0, kind="direct"),
+             key_facts_found=["a"], abstained=False, latency_ms=10.0, kind="direct",
+             citations=[{}, {}, {}, {}], citations_in_gold=3),
         dict(answerable=True, gold_sections=["x"], section_rank=4, first_citation_correct=False, key_facts=["c"],
              key_facts_found=[], abstained=True, latency_ms=30.0, kind="paraphrase"),
         dict(answerable=False, gold_sections=[], section_rank=None, first_citation_correct=False, key_facts=[],
@@ -43,6 +44,7 @@ def test_summary_metrics_from_rows():
     assert s["abstention_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
     assert s["unanswerable_abstained"] == 1.0 and s["answerable_abstained"] == 0.5
     assert s["latency_ms_p50"] == 20.0
+    assert s["citation_precision"] == 0.75  # abstained answers cite nothing and are left out
 
 
 def test_bad_question_files_name_the_line(tmp_path):
