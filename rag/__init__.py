@@ -20,6 +20,7 @@ from .errors import (
     NoGuidesError,
     QuestionError,
     RagError,
+    SettingsError,
 )
 from .settings import DEFAULT_MODEL, LLMSettings, Settings
 
@@ -71,4 +72,5 @@ __all__ = [
     "RagError",
     "Section",
     "Settings",
+    "SettingsError",
 ]

@@ -41,7 +41,7 @@ class Assistant:
             build_threads=settings.build_threads,
         )
         self.store = IndexStore(settings, self.embedder)
-        self.retriever = Retriever(candidates=settings.candidates, rrf_k=settings.rrf_k)
+        self.retriever = Retriever(candidates=settings.candidates, rrf_k=settings.rrf_k, fusion=settings.fusion)
         self.answerer = ExtractiveAnswerer(max_points=settings.max_points, max_sources=settings.max_sources)
         self.relevance = RelevanceModel(threshold=settings.abstain_threshold)
         self.generator = None

@@ -53,3 +53,7 @@ class QuestionError(RagError):
 
 class LLMError(RagError):
     """The configured language-model server failed or answered unusably."""
+
+
+class SettingsError(RagError, ValueError):
+    """A setting has a value the library does not accept; the message names the allowed ones."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import SettingsError
 from .index.snapshot import IndexSnapshot
 from .results import Hit
 
@@ -41,6 +42,8 @@ class Retriever:
         keyword_weight: float = 0.3,
         fusion: str = "weighted",
     ) -> None:
+        if fusion not in ("weighted", "rrf"):
+            raise SettingsError(f"fusion must be 'weighted' or 'rrf', not {fusion!r}")
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight

@@ -64,6 +64,8 @@ class Settings:
     # Retrieval
     candidates: int = 50
     rrf_k: int = 60
+    #: "weighted" (min-max normalised scores, weights dense 1 / best sentence 1 / BM25 0.3) or "rrf"
+    fusion: str = "weighted"
     #: Collections above this many chunks use an HNSW graph instead of exact search.
     exact_search_max_chunks: int = 20_000
 

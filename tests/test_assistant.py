@@ -109,3 +109,16 @@ def test_from_dir_builds_when_missing(tmp_path, write_guide, settings):
     assistant = Assistant.from_dir(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "emb", settings=settings)
     assert (tmp_path / "emb" / "CURRENT").exists()
     assert assistant.ask("パン生地の発酵はどう管理する？").citations[0].guide == "baker"
+
+
+def test_reciprocal_rank_fusion_can_be_chosen(seed_assistant):
+    from rag import Assistant, SettingsError
+
+    rrf = Assistant(seed_assistant.settings.replace(fusion="rrf"), embedder=seed_assistant.embedder)
+    assert rrf.retriever.fusion == "rrf"
+    question = "CrowdStrike FalconはどのカテゴリのツールとしてCISOのガイドに載っていますか？"
+    for assistant in (seed_assistant, rrf):
+        top = assistant.search(question, k=1)[0]
+        assert top.chunk.kind == "table_row" and "CrowdStrike Falcon" in top.chunk.text
+    with pytest.raises(SettingsError, match="'weighted' or 'rrf'"):
+        Assistant(seed_assistant.settings.replace(fusion="mean"), embedder=seed_assistant.embedder)
