@@ -40,3 +40,17 @@ def test_near_duplicates_are_not_repeated():
     lead = _candidate(0, section=0, score=0.9)
     twin = Candidate(unit=9, chunk=lead.chunk, text="u9", score=0.89, vector=lead.vector.copy())
     assert answerer.select([lead, twin], top_chunk=0) == [lead]
+
+
+def test_an_introduction_lead_is_followed_by_points_from_its_subsections():
+    def unit(n, path, section, score):
+        chunk = Chunk(id=section, guide="g", heading_path=path, line_start=1, line_end=1, text="", section=section)
+        vector = np.zeros(8, dtype=np.float32)
+        vector[n] = 1.0
+        return Candidate(unit=n, chunk=chunk, text=f"u{n}", score=score, vector=vector)
+
+    intro = unit(0, ("3️⃣ スキル",), 0, 0.86)
+    child = unit(1, ("3️⃣ スキル", "技術スキル"), 1, 0.82)  # a subsection of the lead's section
+    other = unit(2, ("4️⃣ 協業", "人事部門"), 2, 0.85)  # another section, below the lead
+    chosen = ExtractiveAnswerer().select([intro, child, other], top_chunk=0)
+    assert [c.unit for c in chosen] == [0, 1]
