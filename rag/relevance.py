@@ -5,8 +5,6 @@ Two checks decide:
 * **Topic**: the best sentence or table row of the top chunks must be close enough to the
   question. Unrelated questions (weather, recipes) fall below; the midpoint was calibrated on
   ``eval/dev_questions.jsonl`` between its unrelated and its hardest answerable questions.
-  English questions matched against Japanese passages use a lower midpoint, since
-  cross-lingual cosines run lower for every question, related or not.
 * **Aspect coverage**: questions about a concrete aspect that career guides often leave out
   (pay, working hours, remote work, age, degrees, dress code, fees, job-market numbers) are
   answered only if the retrieved passages mention that aspect at all. Otherwise a salary
@@ -25,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .index.snapshot import IndexSnapshot
-from .normalization import detect_language, fold
+from .normalization import fold
 from .results import Hit
 
 #: Terms that name an aspect; a question using one needs passages that use one too.
@@ -73,10 +71,6 @@ def roles_asked(text: str) -> set[str]:
 # Topic check: logistic around this best-sentence cosine (multilingual-e5-small scale).
 TOPIC_MIDPOINT = 0.826
 TOPIC_SCALE = 0.003
-#: A question in another language than the passages it matches scores lower cosines across the
-#: board: on eval/dev_questions.jsonl the median best-sentence cosine of answerable questions is
-#: 0.8505 in English against 0.8864 in Japanese, so the midpoint drops by that gap.
-CROSS_LINGUAL_OFFSET = 0.036
 
 
 def _term_pattern(term: str) -> re.Pattern[str]:
@@ -102,7 +96,6 @@ class Evidence:
     sentence: float  # cosine of the best sentence or row in the top chunks
     missing_aspects: tuple[str, ...]  # aspects asked about that no top passage mentions
     missing_roles: tuple[str, ...] = ()  # roles asked about that no guide mentions
-    cross_lingual: bool = False  # the question and the best passage are in different languages
 
 
 class RelevanceModel:
@@ -116,24 +109,17 @@ class RelevanceModel:
         """Signals from the top hits."""
         dense = max((h.dense_score for h in hits), default=0.0)
         best = 0.0
-        best_text = ""
         for hit in hits[: self.passages]:
             span = snapshot.units_of(hit.chunk.id)
             if len(span):
                 sims = np.asarray(snapshot.unit_vectors[span.start : span.stop]) @ vector
-                if float(sims.max()) > best:
-                    best = float(sims.max())
-                    best_text = snapshot.units[span.start + int(sims.argmax())].text
+                best = max(best, float(sims.max()))
         asked = aspects_of(query)
         covered = aspects_of("\n".join(h.chunk.text for h in hits[: self.passages])) if asked else set()
         texts = snapshot.folded_text
         roles = [r for r in sorted(roles_asked(query)) if not any(r in t for t in texts.values())]
         return Evidence(
-            dense=dense,
-            sentence=best,
-            missing_aspects=tuple(sorted(asked - covered)),
-            missing_roles=tuple(roles),
-            cross_lingual=bool(best_text) and detect_language(query) != detect_language(best_text),
+            dense=dense, sentence=best, missing_aspects=tuple(sorted(asked - covered)), missing_roles=tuple(roles)
         )
 
     def confidence(
@@ -141,8 +127,7 @@ class RelevanceModel:
     ) -> float:
         """Probability-like score that the top passages answer the question."""
         ev = self.evidence(snapshot, query, vector, hits)
-        midpoint = TOPIC_MIDPOINT - (CROSS_LINGUAL_OFFSET if ev.cross_lingual else 0.0)
-        topic = 1.0 / (1.0 + math.exp(-(ev.sentence - midpoint) / TOPIC_SCALE))
+        topic = 1.0 / (1.0 + math.exp(-(ev.sentence - TOPIC_MIDPOINT) / TOPIC_SCALE))
         if ev.missing_aspects or ev.missing_roles:
             topic *= 0.2
         return topic

@@ -53,26 +53,3 @@ def test_a_new_guide_makes_its_role_answerable(write_guide, make_assistant):
     answer = assistant.ask("看護師になるには何を身につければいいですか？")
     assert not answer.abstained
     assert answer.citations[0].guide == "nurse"
-
-
-def test_english_questions_are_judged_on_the_cross_lingual_scale(seed_assistant, monkeypatch):
-    from rag.relevance import CROSS_LINGUAL_OFFSET, TOPIC_MIDPOINT, Evidence, RelevanceModel
-
-    def evidence(question):
-        ctx = seed_assistant._context(question, None, None)
-        return seed_assistant.relevance.evidence(ctx.snapshot, ctx.query, ctx.vector, ctx.hits)
-
-    english = evidence("Which tools does a CISO use to detect threats on endpoints?")
-    japanese = evidence("CISOがエンドポイントの脅威検出に使うツールは？")
-    assert english.cross_lingual and not japanese.cross_lingual
-    assert english.sentence < japanese.sentence  # the same question matches less closely in English
-
-    # between the two midpoints: answered when cross-lingual, not when both sides are Japanese
-    between = TOPIC_MIDPOINT - CROSS_LINGUAL_OFFSET / 2
-    model = RelevanceModel()
-    for cross, answered in ((True, True), (False, False)):
-        fake = Evidence(dense=between, sentence=between, missing_aspects=(), cross_lingual=cross)
-        monkeypatch.setattr(RelevanceModel, "evidence", lambda *args, fake=fake: fake)
-        assert (model.confidence(None, "q", None, []) >= model.threshold) is answered
-    monkeypatch.undo()
-    assert seed_assistant.ask("What is the capital of Australia?").abstained
