@@ -53,7 +53,13 @@ def test_english_question_gets_english_framing(seed_assistant):
 
 @pytest.mark.parametrize(
     "question",
-    ["明日の札幌の天気はどうなりますか？", "CISOの給料は月にいくらくらいですか？", "What is the boiling point of water?"],
+    [
+        "明日の札幌の天気はどうなりますか？",
+        "CISOの給料は月にいくらくらいですか？",
+        "What is the boiling point of water?",
+        "ギターを独学で上達するコツは？",  # "how do I get better at…" resembles the study advice
+        "How do I cook pasta?",
+    ],
 )
 def test_unanswerable_questions_abstain_and_list_nearest_sections(seed_assistant, question):
     answer = seed_assistant.ask(question)
