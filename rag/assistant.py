@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .answering import AnswerContext, ExtractiveAnswerer
-from .conversation import Message, RetrievalQuery, retrieval_query
+from .conversation import Message, RetrievalQuery, ordinal, retrieval_query
 from .documents import Guide, Section
 from .embedding.embedder import Embedder
 from .errors import IndexProblem, IndexStaleError, QuestionError
@@ -159,7 +159,9 @@ class Assistant:
         if not cleaned or k <= 0:
             return []
         query = retrieval_query(cleaned, history, self.settings.history_turns)
-        return self.retriever.search(snapshot, query.text, self._vector(query), k=k, guide=guide)
+        return self.retriever.search(
+            snapshot, query.text, self._vector(query), k=k, guide=guide, item=ordinal(cleaned)
+        )
 
     def _vector(self, query: RetrievalQuery) -> np.ndarray:
         """The query vector: the normalised mean of the vectors of the query's parts."""
@@ -183,9 +185,12 @@ class Assistant:
             if rewritten:
                 query = RetrievalQuery(rewritten, (rewritten,))
         vector = self._vector(query)
-        hits = self.retriever.search(snapshot, query.text, vector, k=8, guide=guide)
+        item = ordinal(cleaned)
+        hits = self.retriever.search(snapshot, query.text, vector, k=8, guide=guide, item=item)
         confidence = self.relevance.confidence(snapshot, query.text, vector, hits, guide) if hits else 0.0
-        return AnswerContext(cleaned, query.text, language, snapshot, hits, vector, confidence, list(history or []))
+        return AnswerContext(
+            cleaned, query.text, language, snapshot, hits, vector, confidence, list(history or []), item=item
+        )
 
     def _extractive(self, ctx: AnswerContext) -> Answer:
         if not ctx.question:
@@ -193,7 +198,9 @@ class Assistant:
         if not ctx.hits or ctx.vector is None or ctx.confidence < self.relevance.threshold:
             answer = self.answerer.abstain(ctx.snapshot, ctx.hits, ctx.language)
         else:
-            answer = self.answerer.compose(ctx.snapshot, ctx.query, ctx.vector, ctx.hits, ctx.language)
+            answer = self.answerer.compose(
+                ctx.snapshot, ctx.query, ctx.vector, ctx.hits, ctx.language, focused=ctx.item is not None
+            )
         return replace(answer, confidence=ctx.confidence)
 
     def ask(self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None) -> Answer:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .normalization import clean_question, detect_language
+from .normalization import clean_question, detect_language, fold
 
 # Words that point back to something said before ("それに必要な資格は？", "What about its tools?").
 _JA_ANAPHORA = re.compile(
@@ -47,6 +47,34 @@ def is_follow_up(question: str) -> bool:
     if detect_language(question) == "en":
         return bool(_EN_ANAPHORA.search(question)) or len(question.split()) <= _SHORT_EN_WORDS
     return bool(_JA_ANAPHORA.search(question)) or len(question) <= _SHORT_JA_CHARS
+
+
+_KANJI_NUMBERS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_EN_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
+    "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+}
+_JA_ORDINAL = re.compile(r"(\d{1,2}|[一二三四五六七八九十])\s*(?:つ目|個目|番目|番の|点目|項目め)")
+_EN_ORDINAL = re.compile(
+    r"\b(?:the\s+)?(" + "|".join(_EN_ORDINALS) + r"|\d{1,2}(?:st|nd|rd|th))\s+(?:one|point|item|step|duty|question)\b"
+    r"|\b(?:number|no\.?)\s*(\d{1,2})\b",
+    re.IGNORECASE,
+)
+
+
+def ordinal(question: str) -> int | None:
+    """The item number a question points at (「5つ目」, "the third one", "number 4"), if any."""
+    text = fold(question)
+    match = _JA_ORDINAL.search(text)
+    if match:
+        token = match.group(1)
+        return int(token) if token.isdigit() else _KANJI_NUMBERS[token]
+    match = _EN_ORDINAL.search(text)
+    if match:
+        token = match.group(1) or match.group(2)
+        token = token.lower()
+        return _EN_ORDINALS.get(token) or int(re.sub(r"\D", "", token))
+    return None
 
 
 @dataclass(frozen=True)

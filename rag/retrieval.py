@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,12 +124,36 @@ class Retriever:
         return fused
 
     def search(
-        self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, k: int = 5, guide: str | None = None
+        self,
+        snapshot: IndexSnapshot,
+        query: str,
+        vector: np.ndarray,
+        k: int = 5,
+        guide: str | None = None,
+        item: int | None = None,
     ) -> list[Hit]:
-        """The ``k`` best chunks, best first."""
+        """The ``k`` best chunks, best first.
+
+        With ``item`` (a follow-up such as 「5つ目について詳しく」), the numbered subsection or
+        table row ``item`` comes first, taken from the top-level section of the first of the
+        best three chunks that has one.
+        """
         lists = self.ranked_lists(snapshot, query, vector, guide)
         fused = self.fuse(lists)
-        order = sorted(fused, key=lambda i: (-fused[i], -lists.dense.get(i, -1.0), i))[:k]
+        order = sorted(fused, key=lambda i: (-fused[i], -lists.dense.get(i, -1.0), i))
+        if item is not None and order:
+            # the first of the best few chunks whose top-level section has such an item
+            targets = next((t for i in order[:_ITEM_ANCHORS] if (t := numbered_item(snapshot, i, item))), [])
+            if targets:
+                missing = [i for i in targets if i not in lists.dense]
+                if missing:
+                    for i, score in zip(missing, snapshot.dense.reconstruct(missing) @ vector):
+                        lists.dense[i] = float(score)
+                top = fused[order[0]]
+                for i in targets:
+                    fused[i] = max(fused.get(i, top), top)
+                order = targets + [i for i in order if i not in targets]
+        order = order[:k]
         return [
             Hit(
                 chunk=snapshot.chunks[i],
@@ -139,3 +164,32 @@ class Retriever:
             )
             for rank, i in enumerate(order, start=1)
         ]
+
+
+_ITEM_ANCHORS = 3
+_ITEM_HEADING = re.compile(r"^\s*(\d{1,2})\s*[.．、)）:]")
+
+
+def numbered_item(snapshot: IndexSnapshot, chunk_id: int, item: int) -> list[int]:
+    """Chunks of item ``item`` inside the top-level section of ``chunk_id``: the subsection whose
+    heading starts with that number (「5. セキュリティ予算…」) or the table row whose first cell
+    is that number. Empty when there is no such item."""
+    anchor = snapshot.chunks[chunk_id]
+    if not anchor.heading_path:
+        return []
+    top = anchor.heading_path[0]
+    lo, hi = snapshot.guide_ranges.get(anchor.guide, (0, len(snapshot.chunks)))
+    family = [c for c in snapshot.chunks[lo:hi] if c.heading_path and c.heading_path[0] == top]
+    by_heading = [
+        c.id for c in family
+        if len(c.heading_path) > 1 and (m := _ITEM_HEADING.match(c.heading_path[-1])) and int(m.group(1)) == item
+    ]
+    if by_heading:
+        return by_heading
+    return [
+        c.id for c in family
+        if c.kind == "table_row" and (m := _FIRST_CELL.match(c.text)) and int(m.group(1)) == item
+    ]
+
+
+_FIRST_CELL = re.compile(r"^[^:/]{0,20}:\s*(\d{1,2})\s*(?:/|$)")

@@ -48,3 +48,42 @@ def test_follow_up_vector_is_the_mean_of_context_and_question(seed_assistant):
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
     hits = seed_assistant.search(question, k=3, history=history)
     assert any("クラウドセキュリティと最新技術" in h.chunk.heading_path[-1] for h in hits)
+
+
+@pytest.mark.parametrize(
+    ("question", "item"),
+    [
+        ("5つ目についてもう少し詳しく教えて。", 5),
+        ("三番目は？", 3),
+        ("２つ目の企業は？", 2),  # full-width digit
+        ("Tell me more about the third one.", 3),
+        ("What about number 4?", 4),
+        ("CISOの7つの責任は？", None),  # a count, not an item
+        ("CISOに必要なスキルは？", None),
+    ],
+)
+def test_ordinal_references(question, item):
+    from rag.conversation import ordinal
+
+    assert ordinal(question) == item
+
+
+def test_an_ordinal_follow_up_lands_on_the_numbered_item(seed_assistant):
+    history = ["CISOが担う責任を全部挙げるとどうなる？"]
+    hits = seed_assistant.search("5つ目についてもう少し詳しく教えて。", k=3, history=history)
+    assert hits[0].chunk.heading_path[-1] == "5. セキュリティ予算とリソース管理"
+    answer = seed_assistant.ask("5つ目についてもう少し詳しく教えて。", history=history)
+    assert not answer.abstained
+    assert {c.heading_path[-1] for c in answer.citations} == {"5. セキュリティ予算とリソース管理"}
+    rows = seed_assistant.search("3番目の質問の答え方は？", k=1, history=["面接でよく聞かれる質問を教えて"])
+    assert rows[0].chunk.kind == "table_row" and rows[0].chunk.text.startswith("No.: 3 /")
+
+
+def test_numbered_item_stays_inside_one_top_level_section(seed_assistant):
+    from rag.retrieval import numbered_item
+
+    snapshot = seed_assistant.snapshot
+    duties = next(c.id for c in snapshot.chunks if c.heading_path[-1].startswith("3. インシデント対応"))
+    found = {snapshot.chunks[i].heading_path[-1] for i in numbered_item(snapshot, duties, 7)}
+    assert found == {"7. セキュリティ文化の醸成と教育"}  # not 6️⃣'s or 7️⃣'s item 7
+    assert numbered_item(snapshot, duties, 9) == []  # 2️⃣ has seven items
