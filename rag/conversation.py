@@ -54,7 +54,7 @@ _EN_ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
     "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
 }
-_JA_ORDINAL = re.compile(r"(\d{1,2}|[一二三四五六七八九十])\s*(?:つ目|個目|番目|番の|点目|項目め)")
+_JA_ORDINAL = re.compile(r"(\d{1,2}|[一二三四五六七八九十])\s*(?:つ目|個目|番目|点目)")
 _EN_ORDINAL = re.compile(
     r"\b(?:the\s+)?(" + "|".join(_EN_ORDINALS) + r"|\d{1,2}(?:st|nd|rd|th))\s+(?:one|point|item|step|duty|question)\b"
     r"|\b(?:number|no\.?)\s*(\d{1,2})\b",

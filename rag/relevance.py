@@ -71,6 +71,7 @@ def roles_asked(text: str) -> set[str]:
     """Job titles a Japanese question asks how to become or work as (NFKC, lower case)."""
     return {fold(m.group(1) or m.group(2)) for m in _ROLE_QUESTION.finditer(text)}
 
+
 # Topic check: logistic around a best-sentence cosine (multilingual-e5-small scale): the highest
 # cosine of an unrelated development question plus 0.001 (Japanese 0.8283, English 0.8221; the
 # hardest answerable ones score 0.8408 and 0.8304).

@@ -167,7 +167,8 @@ class Retriever:
 
 
 _ITEM_ANCHORS = 3
-_ITEM_HEADING = re.compile(r"^\s*(\d{1,2})\s*[.．、)）:]")
+_ITEM_HEADING = re.compile(r"^\s*(\d{1,2})\s*[.．、)）:]")  # "5. セキュリティ予算…"
+_FIRST_CELL = re.compile(r"^[^:/]{0,20}:\s*(\d{1,2})\s*(?:/|$)")  # "No.: 3 / 面接質問…"
 
 
 def numbered_item(snapshot: IndexSnapshot, chunk_id: int, item: int) -> list[int]:
@@ -190,6 +191,3 @@ def numbered_item(snapshot: IndexSnapshot, chunk_id: int, item: int) -> list[int
         c.id for c in family
         if c.kind == "table_row" and (m := _FIRST_CELL.match(c.text)) and int(m.group(1)) == item
     ]
-
-
-_FIRST_CELL = re.compile(r"^[^:/]{0,20}:\s*(\d{1,2})\s*(?:/|$)")

@@ -59,6 +59,7 @@ def test_follow_up_vector_is_the_mean_of_context_and_question(seed_assistant):
         ("Tell me more about the third one.", 3),
         ("What about number 4?", 4),
         ("CISOの7つの責任は？", None),  # a count, not an item
+        ("一番の課題は何ですか？", None),  # 一番 = "most", not item one
         ("CISOに必要なスキルは？", None),
     ],
 )
