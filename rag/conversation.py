@@ -71,8 +71,7 @@ def ordinal(question: str) -> int | None:
         return int(token) if token.isdigit() else _KANJI_NUMBERS[token]
     match = _EN_ORDINAL.search(text)
     if match:
-        token = match.group(1) or match.group(2)
-        token = token.lower()
+        token = match.group(1) or match.group(2)  # already lower case (folded)
         return _EN_ORDINALS.get(token) or int(re.sub(r"\D", "", token))
     return None
 

@@ -65,6 +65,11 @@ def load_questions(path: Path) -> list[EvalQuestion]:
     return questions
 
 
+def _in_gold(heading_path: tuple[str, ...], wanted: set[str]) -> bool:
+    """True when any heading of the path is one of the (folded) gold headings."""
+    return bool(wanted & {fold(h) for h in heading_path})
+
+
 def section_rank(hits: Iterable[Hit], gold: list[str], guide: str | None = None, depth: int = 10) -> int | None:
     """1-based rank of the first distinct section that matches a gold heading (None if absent)."""
     wanted = {fold(g) for g in gold}
@@ -76,7 +81,7 @@ def section_rank(hits: Iterable[Hit], gold: list[str], guide: str | None = None,
         seen.append(key)
         if len(seen) > depth:
             return None
-        if (guide is None or hit.chunk.guide == guide) and wanted & {fold(h) for h in hit.chunk.heading_path}:
+        if (guide is None or hit.chunk.guide == guide) and _in_gold(hit.chunk.heading_path, wanted):
             return len(seen)
     return None
 
@@ -98,9 +103,9 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
     rank = section_rank(hits, q.gold_sections, q.guide) if q.gold_sections else None
     wanted = {fold(g) for g in q.gold_sections}
     first = answer.citations[0] if answer.citations and not answer.abstained else None
-    first_ok = bool(first and wanted & {fold(h) for h in first.heading_path})
+    first_ok = bool(first and _in_gold(first.heading_path, wanted))
     cited = answer.citations if not answer.abstained else []
-    cited_gold = sum(1 for c in cited if wanted & {fold(h) for h in c.heading_path})
+    cited_gold = sum(1 for c in cited if _in_gold(c.heading_path, wanted))
     text = fold(answer.text)
     facts_found = [f for f in q.key_facts if fold(f) in text] if not answer.abstained else []
     return {
