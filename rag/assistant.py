@@ -10,19 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .answering import AnswerContext, ExtractiveAnswerer
+from .answers import AnswerContext, ExtractiveAnswerer, decide_shape
 from .conversation import Message, RetrievalQuery, ordinal, retrieval_query
 from .documents import Guide, Section
 from .embedding.embedder import Embedder
 from .errors import IndexProblem, IndexStaleError, QuestionError
+from .fitting.artifact import Calibration
 from .guides import SkippedGuide, load_guides
 from .index.builder import BuildReport
 from .index.snapshot import IndexSnapshot
 from .index.store import IndexStore
 from .normalization import clean_question, detect_language
 from .relevance import RelevanceModel
+from .reranking import Reranker
 from .results import Answer, Hit
-from .retrieval import Retriever
+from .retrieval import Ranking, Retriever
 from .settings import Settings
 
 log = logging.getLogger("rag")
@@ -41,9 +43,10 @@ class Assistant:
             build_threads=settings.build_threads,
         )
         self.store = IndexStore(settings, self.embedder)
-        self.retriever = Retriever(candidates=settings.candidates, rrf_k=settings.rrf_k, fusion=settings.fusion)
+        self.retriever = Retriever(candidates=settings.candidates, candidate_guides=settings.candidate_guides)
         self.answerer = ExtractiveAnswerer(max_points=settings.max_points, max_sources=settings.max_sources)
-        self.relevance = RelevanceModel(threshold=settings.abstain_threshold)
+        self.relevance = RelevanceModel()
+        self.reranker: Reranker | None = Reranker(settings.reranker) if settings.reranker else None
         self.generator = None
         if settings.llm.enabled:
             from .llm.generator import LLMAnswerer
@@ -79,11 +82,18 @@ class Assistant:
         return assistant
 
     def refresh(self, *, auto_build: bool = True, rebuild: bool = False, progress: bool = False) -> BuildReport | None:
-        """Reload the guides; rebuild the index if it is missing, stale or damaged (or when asked)."""
+        """Reload the guides; rebuild the index if it is missing, stale or damaged (or when asked).
+
+        A model without a calibration (neither shipped nor tuned) is fitted first from the
+        labelled corpus when ``settings.auto_tune`` is on and the corpus is there; otherwise
+        the index is built uncalibrated and a warning says what to run.
+        """
         with self._refresh_lock:
             guides, self.skipped = load_guides(
                 self.settings.seeds_dir, strict=self.settings.strict, max_bytes=self.settings.max_guide_bytes
             )
+            if auto_build:
+                self._ensure_calibration(progress=progress)
             reason = "rebuild requested" if rebuild else ""
             if not rebuild:
                 try:
@@ -106,6 +116,29 @@ class Assistant:
             snapshot, report = self.store.build(guides, rebuild=rebuild, progress=progress)
             self._snapshot = snapshot
             return report
+
+    def _ensure_calibration(self, *, progress: bool) -> None:
+        """Fit a calibration from the corpus when this model has none (see :mod:`rag.fitting.tuning`)."""
+        if self.store.calibration() is not None:
+            return
+        from .fitting.corpus import Corpus
+        from .fitting.tuning import tune
+
+        name = self.embedder.name
+        corpus_file = Path(self.settings.corpus_dir) / "corpus.json"
+        if not (self.settings.auto_tune and corpus_file.exists()):
+            log.warning(
+                "no calibration for model %r: ranking is not fitted and off-topic questions are not "
+                "recognised; run `rag tune --model %s` (with the labelled corpus in %s)",
+                name, name, self.settings.corpus_dir,
+            )
+            return
+        log.warning("no calibration for model %r yet: fitting one from %s (once per model)", name, self.settings.corpus_dir)
+        tune(self.settings, Corpus.load(Path(self.settings.corpus_dir)), embedder=self.embedder, progress=progress)
+
+    def use_calibration(self, calibration: Calibration | None) -> None:
+        """Answer with ``calibration`` in memory, without touching the index on disk (evaluation)."""
+        self._snapshot = replace(self.snapshot, calibration=calibration)
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -159,15 +192,37 @@ class Assistant:
         if not cleaned or k <= 0:
             return []
         query = retrieval_query(cleaned, history, self.settings.history_turns)
-        return self.retriever.search(
-            snapshot, query.text, self._vector(query), k=k, guide=guide, item=ordinal(cleaned)
-        )
+        return self._rank(snapshot, query, guide, ordinal(cleaned)).hits(snapshot, k)
 
-    def _vector(self, query: RetrievalQuery) -> np.ndarray:
-        """The query vector: the normalised mean of the vectors of the query's parts."""
+    def _vector(self, query: RetrievalQuery, calibration: Calibration | None) -> np.ndarray:
+        """The query vector: the normalised mean of the vectors of the query's parts, moved by
+        the calibration's query adapter when it has one."""
         vectors = self.embedder.embed_queries(list(query.parts))
         vector = vectors.sum(axis=0)
-        return (vector / (np.linalg.norm(vector) or 1.0)).astype(np.float32)
+        vector = vector / (np.linalg.norm(vector) or 1.0)
+        if calibration is not None and calibration.adapter is not None:
+            vector = calibration.adapter @ vector
+            vector = vector / (np.linalg.norm(vector) or 1.0)
+        return vector.astype(np.float32)
+
+    def _rank(
+        self,
+        snapshot: IndexSnapshot,
+        query: RetrievalQuery,
+        guide: str | None,
+        item: int | None,
+        vector: np.ndarray | None = None,
+    ) -> Ranking:
+        calibration = snapshot.calibration
+        return self.retriever.rank(
+            snapshot,
+            query,
+            self._vector(query, calibration) if vector is None else vector,
+            guide=guide,
+            item=item,
+            calibration=calibration,
+            rerank=self.reranker,
+        )
 
     def _context(
         self, question: str, history: Sequence[Message | str] | None, guide: str | None
@@ -183,24 +238,35 @@ class Assistant:
         if self.generator is not None and query.is_follow_up:
             rewritten = self.generator.rewrite(cleaned, history)
             if rewritten:
-                query = RetrievalQuery(rewritten, (rewritten,))
-        vector = self._vector(query)
+                query = RetrievalQuery(rewritten, (rewritten,), query.context)
         item = ordinal(cleaned)
-        hits = self.retriever.search(snapshot, query.text, vector, k=8, guide=guide, item=item)
-        confidence = self.relevance.confidence(snapshot, query.text, vector, hits, guide) if hits else 0.0
+        vector = self._vector(query, snapshot.calibration)
+        ranking = self._rank(snapshot, query, guide, item, vector)
+        hits = ranking.hits(snapshot, 8)
+        judgement = self.relevance.judge(snapshot, cleaned, language, ranking, snapshot.calibration, vector)
+        shape = decide_shape(cleaned, vector, snapshot.calibration)
         return AnswerContext(
-            cleaned, query.text, language, snapshot, hits, vector, confidence, list(history or []), item=item
+            cleaned,
+            query.text,
+            language,
+            snapshot,
+            hits,
+            vector if hits else None,
+            judgement.probability,
+            list(history or []),
+            item=item,
+            ranking=ranking,
+            judgement=judgement,
+            shape=shape,
         )
 
     def _extractive(self, ctx: AnswerContext) -> Answer:
         if not ctx.question:
             return self.answerer.abstain(ctx.snapshot, [], ctx.language, empty=True)
-        if not ctx.hits or ctx.vector is None or ctx.confidence < self.relevance.threshold:
-            answer = self.answerer.abstain(ctx.snapshot, ctx.hits, ctx.language)
+        if not ctx.hits or ctx.vector is None or ctx.judgement is None or not ctx.judgement.answer:
+            answer = self.answerer.abstain(ctx.snapshot, ctx.hits, ctx.language, judgement=ctx.judgement)
         else:
-            answer = self.answerer.compose(
-                ctx.snapshot, ctx.query, ctx.vector, ctx.hits, ctx.language, focused=ctx.item is not None
-            )
+            answer = self.answerer.compose(ctx)
         return replace(answer, confidence=ctx.confidence)
 
     def ask(self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None) -> Answer:

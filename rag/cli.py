@@ -25,6 +25,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds-dir", type=Path, default=None, help="folder of guides (default: seeds)")
     parser.add_argument("--index-dir", type=Path, default=None, help="index folder (default: embeddings)")
     parser.add_argument("--model", default=None, help="sentence-transformers model name or folder (default: bundled multilingual-e5-small)")
+    parser.add_argument("--reranker", default=None, help="optional CrossEncoder name or folder (needs `rag tune --reranker`)")
     parser.add_argument("--strict", action="store_true", help="fail on a malformed guide instead of skipping it")
     parser.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
     parser.add_argument("--llm-model", default=None, help="model name on that server")
@@ -63,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("questions", type=Path)
     p.add_argument("--out", type=Path, default=None, help="results JSONL (default: results/<name>.results.jsonl)")
 
+    p = sub.add_parser("tune", help="fit ranking and abstention for the model from labelled questions")
+    _common(p)
+    p.add_argument("questions", type=Path, nargs="*", help="extra labelled question files (JSONL) to fit on")
+    p.add_argument("--corpus", type=Path, default=None, help="labelled corpus folder (default: eval/corpus)")
+    p.add_argument("--feedback", type=Path, default=None, help="chat feedback log (data/feedback.jsonl) to learn from")
+    p.add_argument("--out", type=Path, default=None, help="write the calibration here instead of <data-dir>/calibrations")
+    p.add_argument("--data-dir", type=Path, default=None, help="where tuned calibrations are kept (default: data)")
+    p.add_argument("--no-measure", action="store_true", help="fit only; skip the before/after figures")
+
     p = sub.add_parser("serve", help="start the chat web app")
     _common(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -79,6 +89,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         index_dir=args.index_dir,
         model=args.model,
         data_dir=getattr(args, "data_dir", None),
+        reranker=args.reranker,
+        corpus_dir=getattr(args, "corpus", None),
     )
     if args.strict:
         settings = settings.replace(strict=True)
@@ -194,6 +206,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """``rag tune``: fit a calibration, print before/after figures, publish it with the index."""
+    from .fitting.corpus import Corpus
+    from .fitting.tuning import HEADLINE, tune
+
+    settings = settings_from_args(args)
+    for path in args.questions:
+        if not path.is_file():
+            raise QuestionError(f"question file {path} does not exist")
+    if args.feedback is not None and not args.feedback.is_file():
+        raise QuestionError(f"feedback log {args.feedback} does not exist")
+    corpus = Corpus.load(settings.corpus_dir)
+    report = tune(
+        settings,
+        corpus,
+        extra_questions=args.questions,
+        feedback=args.feedback,
+        out=args.out,
+        progress=True,
+        measure=not args.no_measure,
+        on_step=lambda message: print(message, file=sys.stderr),
+    )
+    fit = report.fit
+    print(f"calibration {report.calibration.id} for {report.calibration.model} saved to {report.saved_to}")
+    print(
+        f"fitted on {fit['train_questions']} questions of {', '.join(corpus.split['train'])} "
+        f"(data {report.calibration.data_hash[:12]}); threshold {fit['threshold']}; "
+        f"cross-validated hit@1 {fit['ranker_cv_hit@1']}"
+    )
+    for part in report.after:
+        print(f"\n{part} guides ({', '.join(corpus.split[part])}), never used for fitting:")
+        print(f"{'':>24}  {'before':>8}  {'after':>8}")
+        for key in HEADLINE:
+            b, a = report.before.get(part, {}).get(key), report.after[part].get(key)
+            print(f"{key:>24}  {b if b is not None else '-':>8}  {a if a is not None else '-':>8}")
+    if args.out is None:
+        assistant = _open(settings.replace(auto_tune=False), auto_build=not args.no_build)
+        print(f"\nindex {assistant.snapshot.path} now uses calibration {assistant.snapshot.manifest.calibration.get('id')}")
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``rag serve``: the same as ``python app.py``."""
     from .web import launch
@@ -203,7 +256,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"build": cmd_build, "ask": cmd_ask, "search": cmd_search, "eval": cmd_eval, "serve": cmd_serve}
+COMMANDS = {
+    "build": cmd_build,
+    "ask": cmd_ask,
+    "search": cmd_search,
+    "eval": cmd_eval,
+    "tune": cmd_tune,
+    "serve": cmd_serve,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

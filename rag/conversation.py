@@ -89,6 +89,9 @@ class RetrievalQuery:
 
     text: str
     parts: tuple[str, ...]
+    #: Earlier user turns (all of them, oldest first): the conversation's topic, read when the
+    #: question names no guide itself, so that a conversation about nurses stays with nurses.
+    context: str = ""
 
     @property
     def is_follow_up(self) -> bool:
@@ -99,7 +102,8 @@ class RetrievalQuery:
 def retrieval_query(question: str, history: Sequence[Message | str] | None, turns: int = 2) -> RetrievalQuery:
     """The question alone, or with recent user turns when it is a follow-up."""
     previous = user_turns(history)
+    everything = " ".join(previous)
     if not previous or not is_follow_up(question):
-        return RetrievalQuery(question, (question,))
+        return RetrievalQuery(question, (question,), everything)
     context = " ".join(previous[-turns:])
-    return RetrievalQuery(f"{context} {question}", (context, question))
+    return RetrievalQuery(f"{context} {question}", (context, question), everything)

@@ -57,3 +57,7 @@ class LLMError(RagError):
 
 class SettingsError(RagError, ValueError):
     """A setting has a value the library does not accept; the message names the allowed ones."""
+
+
+class CalibrationError(RagError):
+    """A calibration (fitted ranking and abstention) is missing, damaged or for another model."""

@@ -22,17 +22,47 @@ class QuestionFileError(RagError):
     """A question file cannot be read; the message names the line."""
 
 
+#: Kinds reported by ``rag eval`` (derived from a question's labels when not given).
+KINDS = ("direct", "paraphrase", "english", "follow-up", "table", "unanswerable")
+
+
 @dataclass(frozen=True)
 class EvalQuestion:
-    """One line of a question file."""
+    """One line of a question file (see ``eval/corpus/README.md`` for the labels)."""
 
     question: str
     gold_sections: list[str] = field(default_factory=list)
     key_facts: list[str] = field(default_factory=list)
     answerable: bool = True
     history: list[Any] = field(default_factory=list)
-    guide: str | None = None
+    guide: str | None = None  # ask with this guide filter (the reader chose the guide)
     kind: str = ""
+    id: str = ""
+    target_guide: str = ""  # the guide the question is about (its gold sections are there)
+    lang: str = ""
+    shape: str = ""  # explanation, list, table or steps: what a good answer looks like
+    answer_in: str = ""  # prose, list or table: where the guide holds the answer
+    wording: str = ""  # direct (the guide's words) or paraphrase
+    not_covered: list[str] = field(default_factory=list)  # parts of the question the guide leaves out
+    asker: str = ""
+    register: str = ""
+    writer_expects: str = ""
+    guide_selected: bool = False
+
+    @property
+    def derived_kind(self) -> str:
+        """The kind reported: given, or unanswerable > follow-up > english > table > direct/paraphrase."""
+        if self.kind:
+            return self.kind
+        if not self.answerable:
+            return "unanswerable"
+        if self.history:
+            return "follow-up"
+        if self.lang == "en":
+            return "english"
+        if self.answer_in == "table":
+            return "table"
+        return self.wording or "direct"
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:
@@ -59,6 +89,8 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             raise QuestionFileError(f"{path}:{number}: {exc}") from None
         if not isinstance(q.gold_sections, list) or not isinstance(q.key_facts, list):
             raise QuestionFileError(f"{path}:{number}: gold_sections and key_facts must be lists of strings")
+        if not isinstance(q.history, list):
+            raise QuestionFileError(f"{path}:{number}: history must be a list of earlier questions")
         questions.append(q)
     if not questions:
         raise QuestionFileError(f"question file {path} holds no questions")
@@ -68,6 +100,17 @@ def load_questions(path: Path) -> list[EvalQuestion]:
 def _in_gold(heading_path: tuple[str, ...], wanted: set[str]) -> bool:
     """True when any heading of the path is one of the (folded) gold headings."""
     return bool(wanted & {fold(h) for h in heading_path})
+
+
+def guide_rank(hits: Iterable[Hit], guide: str) -> int | None:
+    """1-based rank of ``guide`` among the distinct guides of the hits, in order of first hit."""
+    seen: list[str] = []
+    for hit in hits:
+        if hit.chunk.guide not in seen:
+            seen.append(hit.chunk.guide)
+            if hit.chunk.guide == guide:
+                return len(seen)
+    return None
 
 
 def section_rank(hits: Iterable[Hit], gold: list[str], guide: str | None = None, depth: int = 10) -> int | None:
@@ -96,21 +139,26 @@ def _percentile(values: list[float], q: float) -> float:
 
 def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
     """Ask one question and score it."""
-    hits = assistant.search(q.question, k=30, guide=q.guide, history=q.history)
+    hits = assistant.search(q.question, k=60, guide=q.guide, history=q.history)
     started = time.perf_counter()
     answer: Answer = assistant.ask(q.question, history=q.history, guide=q.guide)
     latency = (time.perf_counter() - started) * 1000
-    rank = section_rank(hits, q.gold_sections, q.guide) if q.gold_sections else None
+    target = q.target_guide or q.guide
+    rank = section_rank(hits, q.gold_sections, target) if q.gold_sections else None
     wanted = {fold(g) for g in q.gold_sections}
     first = answer.citations[0] if answer.citations and not answer.abstained else None
-    first_ok = bool(first and _in_gold(first.heading_path, wanted))
+    first_ok = bool(first and _in_gold(first.heading_path, wanted) and (not target or first.guide == target))
     cited = answer.citations if not answer.abstained else []
-    cited_gold = sum(1 for c in cited if _in_gold(c.heading_path, wanted))
+    cited_gold = sum(1 for c in cited if _in_gold(c.heading_path, wanted) and (not target or c.guide == target))
     text = fold(answer.text)
     facts_found = [f for f in q.key_facts if fold(f) in text] if not answer.abstained else []
     return {
+        "id": q.id,
         "question": q.question,
-        "kind": q.kind,
+        "kind": q.derived_kind,
+        "target_guide": target or "",
+        "filtered": bool(q.guide),
+        "guide_rank": guide_rank(hits, target) if target and not q.guide else None,
         "history": q.history,
         "answerable": q.answerable,
         "gold_sections": q.gold_sections,
@@ -125,7 +173,13 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
         "key_facts": q.key_facts,
         "key_facts_found": facts_found,
         "latency_ms": round(latency, 2),
+        "summary_cited": any(_is_summary(c.heading_path) for c in cited),
     }
+
+
+def _is_summary(heading_path: tuple[str, ...]) -> bool:
+    """True for the closing summary section of a template guide (🔟 まとめ)."""
+    return bool(heading_path) and heading_path[0].startswith("🔟")
 
 
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -143,6 +197,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     cited_in_gold = sum(r.get("citations_in_gold", 0) for r in with_gold)
     facts_found = sum(len(r["key_facts_found"]) for r in answerable)
     latencies = [r["latency_ms"] for r in results]
+    routed = [r for r in answerable if r.get("target_guide") and not r.get("filtered")]
     summary = {
         "questions": len(results),
         "answerable": len(answerable),
@@ -159,20 +214,34 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "abstention_accuracy": share(results, lambda r: r["abstained"] == (not r["answerable"])),
         "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
         "answerable_abstained": share(answerable, lambda r: r["abstained"]),
+        "guide@1": share(routed, lambda r: r.get("guide_rank") == 1),
+        "summary_cited": share(results, lambda r: r.get("summary_cited", False)),
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
     }
-    kinds = sorted({r["kind"] for r in results if r["kind"]})
-    if kinds:
-        summary["by_kind"] = {
-            kind: {
-                "n": len(rows := [r for r in results if r["kind"] == kind]),
-                "hit@1": share([r for r in rows if r["gold_sections"]], lambda r: r["section_rank"] == 1),
-                "abstention_accuracy": share(rows, lambda r: r["abstained"] == (not r["answerable"])),
-            }
-            for kind in kinds
-        }
+    for key, field_name in (("by_kind", "kind"), ("by_guide", "target_guide")):
+        values = sorted({r.get(field_name) or "" for r in results} - {""})
+        if len(values) > (0 if key == "by_kind" else 1):
+            summary[key] = {value: _brief([r for r in results if r.get(field_name) == value]) for value in values}
     return summary
+
+
+def _brief(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The headline figures of a subset of results."""
+    answerable = [r for r in rows if r["answerable"]]
+    ranked = [r for r in answerable if r["gold_sections"]]
+
+    def share(subset: list[dict[str, Any]], ok: Callable[[dict[str, Any]], bool]) -> float | None:
+        return round(sum(1 for r in subset if ok(r)) / len(subset), 3) if subset else None
+
+    return {
+        "n": len(rows),
+        "hit@1": share(ranked, lambda r: r["section_rank"] == 1),
+        "hit@5": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 5),
+        "first_citation": share(answerable, lambda r: r["first_citation_correct"]),
+        "answerable_abstained": share(answerable, lambda r: r["abstained"]),
+        "unanswerable_abstained": share([r for r in rows if not r["answerable"]], lambda r: r["abstained"]),
+    }
 
 
 @dataclass(frozen=True)
@@ -210,10 +279,11 @@ def evaluate(
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable lines of a summary."""
-    keys = [k for k in summary if k != "by_kind"]
+    keys = [k for k in summary if k not in ("by_kind", "by_guide")]
     lines = [f"{k:>24}: {summary[k]}" for k in keys]
-    for kind, row in summary.get("by_kind", {}).items():
-        lines.append(f"{'kind ' + kind:>24}: {json.dumps(row, ensure_ascii=False)}")
+    for key, label in (("by_kind", "kind"), ("by_guide", "guide")):
+        for name, row in summary.get(key, {}).items():
+            lines.append(f"{label + ' ' + name:>24}: {json.dumps(row, ensure_ascii=False)}")
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ class Hit:
     dense_score: float = 0.0
     keyword_score: float = 0.0
     rank: int = 0
+    unit_score: float = 0.0  # cosine of the chunk's best sentence or row
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

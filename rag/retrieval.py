@@ -1,169 +1,247 @@
-"""Hybrid retrieval: dense chunk vectors, best-sentence vectors and BM25, fused by reciprocal rank."""
+"""Retrieval: candidate guides, then every section of them scored by a fitted linear ranker.
+
+1. **Candidate guides.** The best chunks by vector (FAISS) and by keyword (BM25) vote for their
+   guides; guides the question names come first. Only the best ``candidate_guides`` are read
+   further (all of them in a small collection, one when the reader filters by guide).
+2. **Section features.** Every section of those guides gets the features of
+   :mod:`rag.fitting.features`: best chunk, sentence and heading cosines, keyword score,
+   guide match, section type and the question's intent.
+3. **Ranking.** The calibration's ranker (fitted per embedding model, ``rag tune``) turns
+   features into scores. Without a calibration a neutral sum of the chunk, sentence and
+   keyword signals ranks instead.
+4. **Hits.** Chunks come out section by section, best section first; inside a section the
+   chunk whose best sentence matches best comes first.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import SettingsError
+from .conversation import RetrievalQuery
+from .fitting.artifact import Calibration
+from .fitting.features import RANK_FEATURES, SectionEvidence, section_evidence
+from .fitting.linear import LinearModel
 from .index.snapshot import IndexSnapshot
+from .naming import named_guides
+from .reranking import Reranker
 from .results import Hit
 
 
+#: The optional cross-encoder's score, appended to the section features when a reranker is set.
+RERANK_FEATURE = "rerank"
+
+
+def neutral_ranker() -> LinearModel:
+    """The ranker used without a calibration: chunk + sentence cosine + keyword share."""
+    weights = np.zeros(len(RANK_FEATURES))
+    for name, weight in (("dense", 1.0), ("unit", 1.0), ("keyword", 0.3)):
+        weights[RANK_FEATURES.index(name)] = weight
+    return LinearModel(RANK_FEATURES, weights, 0.0, np.zeros(len(RANK_FEATURES)), np.ones(len(RANK_FEATURES)))
+
+
 @dataclass(frozen=True)
-class RankedLists:
-    """The candidate chunk ids of each retriever, best first, with their raw scores."""
+class Ranking:
+    """Every candidate section of one question, scored; the basis of hits and abstention."""
 
-    dense: dict[int, float]
-    sentence: dict[int, float]
-    keyword: dict[int, float]
+    evidence: SectionEvidence
+    scores: np.ndarray  # ranker score of each candidate section
+    order: np.ndarray  # candidate positions, best first
+    guides: list[int]  # candidate guide positions (manifest order)
+    named: set[int] = field(default_factory=set)  # guides the question names
+    intent: np.ndarray | None = None  # p(section type | question)
+    pinned: list[int] = field(default_factory=list)  # chunks that must come first (a numbered item)
 
+    @property
+    def sections(self) -> np.ndarray:
+        """Global section indexes, best first."""
+        return self.evidence.sections[self.order]
 
-def reciprocal_rank_fusion(rankings: list[tuple[list[int], float]], k: int = 60) -> dict[int, float]:
-    """Sum of ``weight / (k + rank)`` over the rankings each id appears in (rank from 1)."""
-    fused: dict[int, float] = {}
-    for ids, weight in rankings:
-        for rank, item in enumerate(ids, start=1):
-            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
-    return fused
+    def section_score(self, section: int) -> float:
+        """The ranker score of one candidate section (``-inf`` if it is not a candidate)."""
+        where = np.flatnonzero(self.evidence.sections == section)
+        return float(self.scores[where[0]]) if len(where) else float("-inf")
+
+    def hits(self, snapshot: IndexSnapshot, k: int) -> list[Hit]:
+        """The ``k`` best chunks: section by section, the best-matching chunk of each first."""
+        ev = self.evidence
+        if not len(ev.chunk_ids) or k <= 0:
+            return []
+        position = {int(c): i for i, c in enumerate(ev.chunk_ids)}
+        by_section: dict[int, list[int]] = {}
+        for i, chunk in enumerate(ev.chunk_ids):
+            by_section.setdefault(int(snapshot.layout.chunk_section[chunk]), []).append(i)
+        score_of = dict(zip(ev.sections.tolist(), self.scores.tolist()))
+        out: list[Hit] = []
+        taken: set[int] = set()
+
+        def add(i: int) -> None:
+            chunk = int(ev.chunk_ids[i])
+            if chunk in taken:
+                return
+            taken.add(chunk)
+            out.append(
+                Hit(
+                    chunk=snapshot.chunks[chunk],
+                    score=float(score_of.get(int(snapshot.layout.chunk_section[chunk]), 0.0)),
+                    dense_score=float(ev.chunk_dense[i]),
+                    keyword_score=float(ev.chunk_keyword[i]),
+                    rank=len(out) + 1,
+                    unit_score=float(ev.chunk_unit[i]),
+                )
+            )
+
+        for chunk in self.pinned:
+            if chunk in position:
+                add(position[chunk])
+        for section in self.sections.tolist():
+            members = by_section.get(int(section), [])
+            members = sorted(members, key=lambda i: (-(ev.chunk_unit[i] + ev.chunk_dense[i]), int(ev.chunk_ids[i])))
+            for i in members:
+                if len(out) >= k:
+                    return out
+                add(i)
+        return out[:k]
 
 
 class Retriever:
-    """Finds the chunks of a snapshot that best match a question."""
+    """Finds and ranks the sections of a snapshot that answer a question."""
 
-    def __init__(
-        self,
-        *,
-        candidates: int = 50,
-        rrf_k: int = 60,
-        dense_weight: float = 1.0,
-        sentence_weight: float = 1.0,
-        keyword_weight: float = 0.3,
-        fusion: str = "weighted",
-    ) -> None:
-        if fusion not in ("weighted", "rrf"):
-            raise SettingsError(f"fusion must be 'weighted' or 'rrf', not {fusion!r}")
+    def __init__(self, *, candidates: int = 50, candidate_guides: int = 4) -> None:
         self.candidates = candidates
-        self.rrf_k = rrf_k
-        self.dense_weight = dense_weight
-        self.sentence_weight = sentence_weight
-        self.keyword_weight = keyword_weight
-        self.fusion = fusion
+        self.candidate_guides = candidate_guides
 
-    def ranked_lists(
-        self, snapshot: IndexSnapshot, query: str, vector: np.ndarray, guide: str | None = None
-    ) -> RankedLists:
-        """Candidates from each retriever, restricted to one guide when ``guide`` is given."""
-        id_range = snapshot.guide_ranges.get(guide) if guide else None
-        if guide and id_range is None:
-            return RankedLists({}, {}, {})
-        scores, ids = snapshot.dense.search(vector, self.candidates, id_range)
-        dense = {int(i): float(s) for s, i in zip(scores, ids)}
+    def guides_for(
+        self, snapshot: IndexSnapshot, vector: np.ndarray, keyword: np.ndarray, named: set[int], guide: str | None
+    ) -> list[int]:
+        """Candidate guide positions: the filter's guide, or named guides, then the best by vote."""
+        slugs = snapshot.layout.guide_slugs
+        if guide:
+            return [slugs.index(guide)] if guide in slugs else []
+        if len(slugs) <= self.candidate_guides:
+            return list(range(len(slugs)))
+        best: dict[int, float] = {}
+        scores, ids = snapshot.dense.search(vector, self.candidates)
+        section_guide = snapshot.layout.section_guide
+        chunk_section = snapshot.layout.chunk_section
+        for score, chunk in zip(scores.tolist(), ids.tolist()):
+            g = int(section_guide[chunk_section[chunk]])
+            best[g] = max(best.get(g, -1.0), float(score))
+        order = sorted(best, key=lambda g: -best[g])
+        if keyword.size and keyword.max() > 0:
+            top = int(np.argmax(keyword))
+            kw_guide = int(section_guide[chunk_section[top]])
+            if kw_guide not in order[: self.candidate_guides]:
+                order.insert(self.candidate_guides - 1, kw_guide)
+        chosen = sorted(named, key=lambda g: -best.get(g, -1.0))
+        for g in order:
+            if g not in chosen:
+                chosen.append(g)
+        return chosen[: max(self.candidate_guides, len(named))]
 
+    def gather(
+        self, snapshot: IndexSnapshot, query: RetrievalQuery, vector: np.ndarray, guide: str | None
+    ) -> tuple[np.ndarray, set[int], list[int]]:
+        """BM25 scores of every chunk, the guides the question (or else its conversation) names,
+        and the candidate guides."""
+        named: set[int] = set()
+        if not guide:
+            named = named_guides(query.text, snapshot.guide_aliases)
+            if not named and query.context:
+                named = named_guides(query.context, snapshot.guide_aliases)
         mask = None
-        if id_range is not None:
+        if guide and guide in snapshot.guide_ranges:
+            lo, hi = snapshot.guide_ranges[guide]
             mask = np.zeros(len(snapshot.chunks), dtype=bool)
-            mask[id_range[0] : id_range[1]] = True
-        bm25 = snapshot.keyword.scores(query, mask)
-        keyword: dict[int, float] = {}
-        if bm25.size and bm25.max() > 0:
-            n = min(self.candidates, bm25.size)
-            top = np.argpartition(-bm25, n - 1)[:n]
-            top = top[np.argsort(-bm25[top], kind="stable")]
-            keyword = {int(i): float(bm25[i]) for i in top if bm25[i] > 0}
+            mask[lo:hi] = True
+        keyword = snapshot.keyword.scores(query.text, mask)
+        return keyword, named, self.guides_for(snapshot, vector, keyword, named, guide)
 
-        # Dense scores of keyword-only candidates, so that every candidate has all signals.
-        extra = [i for i in keyword if i not in dense]
-        if extra:
-            vectors = snapshot.dense.reconstruct(extra)
-            for i, score in zip(extra, vectors @ vector):
-                dense[i] = float(score)
-        dense = dict(sorted(dense.items(), key=lambda kv: -kv[1]))
-
-        sentence: dict[int, float] = {}
-        for chunk_id in dense:
-            start, end = snapshot.chunk_units[chunk_id]
-            if end > start:
-                sims = np.asarray(snapshot.unit_vectors[start:end]) @ vector
-                sentence[chunk_id] = float(sims.max())
-        sentence = dict(sorted(sentence.items(), key=lambda kv: -kv[1]))
-        return RankedLists(dense, sentence, keyword)
-
-    def fuse(self, lists: RankedLists) -> dict[int, float]:
-        """Fused score of every candidate chunk.
-
-        Each retriever's scores are min-max normalised over the candidates and added with
-        weights (dense 1.0, best sentence 1.0, BM25 0.3: chosen on eval/dev_questions.jsonl,
-        where this beat reciprocal rank fusion by 0.06-0.12 hit@1). With ``fusion="rrf"`` the
-        lists are fused by reciprocal rank instead.
-        """
-        if self.fusion == "rrf":
-            return reciprocal_rank_fusion(
-                [
-                    (list(lists.dense), self.dense_weight),
-                    (list(lists.sentence), self.sentence_weight),
-                    (list(lists.keyword), self.keyword_weight),
-                ],
-                k=self.rrf_k,
-            )
-        ids = set(lists.dense) | set(lists.keyword)
-        fused = dict.fromkeys(ids, 0.0)
-        for scores, weight in (
-            (lists.dense, self.dense_weight),
-            (lists.sentence, self.sentence_weight),
-            (lists.keyword, self.keyword_weight),
-        ):
-            if not scores or weight == 0:
-                continue
-            low, high = min(scores.values()), max(scores.values())
-            span = high - low or 1.0
-            for i in ids:
-                fused[i] += weight * ((scores[i] - low) / span if i in scores else 0.0)
-        return fused
-
-    def search(
+    def rank(
         self,
         snapshot: IndexSnapshot,
-        query: str,
+        query: RetrievalQuery,
         vector: np.ndarray,
-        k: int = 5,
+        *,
         guide: str | None = None,
         item: int | None = None,
-    ) -> list[Hit]:
-        """The ``k`` best chunks, best first.
+        calibration: Calibration | None = None,
+        rerank: Reranker | None = None,
+    ) -> Ranking:
+        """Score every section of the candidate guides for ``query`` / ``vector``.
 
-        With ``item`` (a follow-up such as 「5つ目について詳しく」), the numbered subsection or
-        table row ``item`` comes first, taken from the top-level section of the first of the
-        best three chunks that has one.
+        ``item`` (a follow-up such as 「5つ目について詳しく」) pins the numbered subsection or
+        table row ``item`` of the best top-level section that has one. ``rerank`` (a
+        :class:`~rag.reranking.Reranker`) adds its score as a feature when the calibration
+        was fitted with one.
         """
-        lists = self.ranked_lists(snapshot, query, vector, guide)
-        fused = self.fuse(lists)
-        order = sorted(fused, key=lambda i: (-fused[i], -lists.dense.get(i, -1.0), i))
-        if item is not None and order:
-            # the first of the best few chunks whose top-level section has such an item
-            targets = next((t for i in order[:_ITEM_ANCHORS] if (t := numbered_item(snapshot, i, item))), [])
-            if targets:
-                missing = [i for i in targets if i not in lists.dense]
-                if missing:
-                    for i, score in zip(missing, snapshot.dense.reconstruct(missing) @ vector):
-                        lists.dense[i] = float(score)
-                top = fused[order[0]]
-                for i in targets:
-                    fused[i] = max(fused.get(i, top), top)
-                order = targets + [i for i in order if i not in targets]
-        order = order[:k]
-        return [
-            Hit(
-                chunk=snapshot.chunks[i],
-                score=fused[i],
-                dense_score=lists.dense.get(i, 0.0),
-                keyword_score=lists.keyword.get(i, 0.0),
-                rank=rank,
+        keyword, named, guides = self.gather(snapshot, query, vector, guide)
+        intent = None
+        types = None
+        if calibration is not None:
+            intent = calibration.intent.probabilities(vector)
+            types = section_types(snapshot, calibration)
+        ev = section_evidence(snapshot, vector, keyword, guides, named=named, intent=intent, section_types=types)
+        ranker = calibration.ranker if calibration is not None else neutral_ranker()
+        names = list(RANK_FEATURES)
+        x = ev.x
+        if RERANK_FEATURE in ranker.features:
+            x = np.hstack([x, np.zeros((len(ev.sections), 1))])
+            names.append(RERANK_FEATURE)
+        columns = [names.index(f) for f in ranker.features]
+        scores = ranker.score(x[:, columns]) if len(ev.sections) else np.zeros(0)
+        if RERANK_FEATURE in ranker.features and rerank is not None and len(ev.sections):
+            x[:, -1] = rerank_column(snapshot, query.text, ev, scores, rerank)
+            scores = ranker.score(x[:, columns])
+        order = np.argsort(-scores, kind="stable")
+        ranking = Ranking(ev, scores, order, guides, named, intent)
+        if item is not None and len(order):
+            pinned = next(
+                (t for s in ranking.sections[:_ITEM_ANCHORS].tolist() if (t := numbered_item(snapshot, s, item))), []
             )
-            for rank, i in enumerate(order, start=1)
-        ]
+            if pinned:
+                first = [int(np.flatnonzero(ev.sections == snapshot.chunks[pinned[0]].section)[0])]
+                order = np.array(first + [i for i in order.tolist() if i not in first], dtype=np.int64)
+                ranking = Ranking(ev, scores, order, guides, named, intent, pinned=pinned)
+        return ranking
+
+
+def best_chunks(snapshot: IndexSnapshot, ev: SectionEvidence) -> dict[int, int]:
+    """The best-matching chunk (by sentence and chunk cosine) of each candidate section."""
+    best: dict[int, tuple[float, int]] = {}
+    for i, chunk in enumerate(ev.chunk_ids.tolist()):
+        section = int(snapshot.layout.chunk_section[chunk])
+        score = float(ev.chunk_unit[i] + ev.chunk_dense[i])
+        if section not in best or score > best[section][0]:
+            best[section] = (score, chunk)
+    return {s: c for s, (_, c) in best.items()}
+
+
+def rerank_column(
+    snapshot: IndexSnapshot, query: str, ev: SectionEvidence, scores: np.ndarray, rerank: Reranker
+) -> np.ndarray:
+    """Cross-encoder scores of the best passage of the top sections (the rest get the lowest)."""
+    top = np.argsort(-scores, kind="stable")[: rerank.top_sections]
+    chunks = best_chunks(snapshot, ev)
+    sections = ev.sections[top].tolist()
+    texts = []
+    for section in sections:
+        chunk = snapshot.chunks[chunks[section]] if section in chunks else None
+        path = " › ".join(snapshot.sections[section].heading_path)
+        texts.append(f"{path}\n{chunk.text if chunk else snapshot.sections[section].text[:500]}")
+    values = rerank.scores(query, texts)
+    column = np.full(len(ev.sections), float(values.min()) if len(values) else 0.0)
+    column[top] = values
+    return column
+
+
+def section_types(snapshot: IndexSnapshot, calibration: Calibration) -> np.ndarray:
+    """The type of every section: its top-level heading's nearest type prototype."""
+    layout = snapshot.layout
+    top_types = calibration.typer.types_of(snapshot.section_vectors)
+    return top_types[layout.section_parent]
 
 
 _ITEM_ANCHORS = 3
@@ -171,11 +249,11 @@ _ITEM_HEADING = re.compile(r"^\s*(\d{1,2})\s*[.．、)）:]")  # "5. セキュ�
 _FIRST_CELL = re.compile(r"^[^:/]{0,20}:\s*(\d{1,2})\s*(?:/|$)")  # "No.: 3 / 面接質問…"
 
 
-def numbered_item(snapshot: IndexSnapshot, chunk_id: int, item: int) -> list[int]:
-    """Chunks of item ``item`` inside the top-level section of ``chunk_id``: the subsection whose
+def numbered_item(snapshot: IndexSnapshot, section: int, item: int) -> list[int]:
+    """Chunks of item ``item`` inside the top-level section of ``section``: the subsection whose
     heading starts with that number (「5. セキュリティ予算…」) or the table row whose first cell
     is that number. Empty when there is no such item."""
-    anchor = snapshot.chunks[chunk_id]
+    anchor = snapshot.sections[section]
     if not anchor.heading_path:
         return []
     top = anchor.heading_path[0]

@@ -62,12 +62,21 @@ class Settings:
     keyword_tokenizer: str = "bigram"
 
     # Retrieval
+    #: Chunks read from the vector search to choose candidate guides.
     candidates: int = 50
-    rrf_k: int = 60
-    #: "weighted" (min-max normalised scores, weights dense 1 / best sentence 1 / BM25 0.3) or "rrf"
-    fusion: str = "weighted"
+    #: Guides whose every section is scored for a question (all of them in smaller collections).
+    candidate_guides: int = 4
     #: Collections above this many chunks use an HNSW graph instead of exact search.
     exact_search_max_chunks: int = 20_000
+    #: Optional cross-encoder (a sentence-transformers ``CrossEncoder`` name or local folder)
+    #: whose score becomes a ranking feature; empty: none. Needs a calibration fitted with it.
+    reranker: str = ""
+
+    # Fitting (``rag tune``)
+    #: The labelled question corpus used to fit a calibration for a model that has none.
+    corpus_dir: Path = Path("eval/corpus")
+    #: Fit a calibration automatically (from ``corpus_dir``) when the model has none.
+    auto_tune: bool = True
 
     # Questions
     max_question_chars: int = 2000
@@ -76,8 +85,6 @@ class Settings:
     # Answers
     max_points: int = 4
     max_sources: int = 3
-    #: Abstain when the calibrated relevance of the best passage is below this.
-    abstain_threshold: float = 0.5
 
     llm: LLMSettings = field(default_factory=LLMSettings)
 
@@ -101,6 +108,10 @@ class Settings:
                 values[name] = Path(env[var])
         if env.get("RAG_MODEL"):
             values["model"] = env["RAG_MODEL"]
+        if env.get("RAG_RERANKER"):
+            values["reranker"] = env["RAG_RERANKER"]
+        if env.get("RAG_CORPUS_DIR"):
+            values["corpus_dir"] = Path(env["RAG_CORPUS_DIR"])
         llm = LLMSettings(
             base_url=env.get("RAG_LLM_BASE_URL", ""),
             model=env.get("RAG_LLM_MODEL", ""),
@@ -108,7 +119,7 @@ class Settings:
         )
         values["llm"] = llm
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("seeds_dir", "index_dir", "data_dir", "cache_dir"):
+        for name in ("seeds_dir", "index_dir", "data_dir", "cache_dir", "corpus_dir"):
             if name in values and not isinstance(values[name], Path):
                 values[name] = Path(str(values[name]))
         return cls(**values)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from rag import Assistant, LLMSettings
-from rag.answering import AnswerContext
+from rag.answers import AnswerContext
 from rag.llm.client import ChatClient
 from rag.llm.generator import LLMAnswerer
 from rag.llm.prompt import Passage

@@ -1,10 +1,11 @@
-"""Abstention evidence: aspects the guides leave out and roles no guide covers."""
+"""Abstention evidence: terms the guides never use and roles no guide covers."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.relevance import aspects_of, roles_asked
+from rag.relevance import roles_asked
+from rag.terms import TermExtractor, coverage
 
 
 @pytest.mark.parametrize(
@@ -23,10 +24,28 @@ def test_roles_asked(question, roles):
     assert roles_asked(question) == roles
 
 
-def test_aspects_of_latin_terms_after_japanese_text():
-    assert aspects_of("CISOに必要なTOEICの点数は？") == {"language"}
-    assert aspects_of("年収はいくら？") == {"pay"}
-    assert aspects_of("CISOの主な業務は？") == set()
+def test_content_terms_are_compounds_latin_words_and_names():
+    terms = {t.text: t for t in TermExtractor().terms("楽天のCISOの年収は？看護師国家試験の日程とAWSの資格")}
+    assert {"楽天", "ciso", "年収", "看護師国家試験", "日程", "aws", "資格"} <= set(terms)
+    assert terms["看護師国家試験"].parts == ("看護", "師", "国家", "試験")
+    assert terms["aws"].foreign and not terms["年収"].foreign
+    english = {t.text: t for t in TermExtractor().terms("What does Rakuten pay a CISO in Tokyo?")}
+    assert english["rakuten"].proper and english["ciso"].proper and not english["pay"].proper
+
+
+def test_coverage_is_taken_from_the_guide_vocabulary():
+    extractor = TermExtractor()
+    guide = "看護師国家試験に合格し、サイバーセキュリティとエージェントの仕組みを学ぶ。"
+    vocabulary = extractor.vocabulary([guide])
+    from rag.normalization import fold
+
+    cover = coverage(extractor.terms("国家試験の前にビザは？サイバーエージェントは？"), vocabulary, fold(guide))
+    assert {t.text for t in cover.missing} == {"ビザ", "サイバーエージェント"}  # a name made of known parts is still new
+    assert "国家試験" not in {t.text for t in cover.missing}  # inside a longer compound of the guide
+    english = coverage(extractor.terms("Does Rakuten hire nurses?"), vocabulary, fold(guide), english=True)
+    assert [t.text for t in english.missing] == ["rakuten"]  # ordinary English words are not checked
+    ignored = coverage(extractor.terms("ビザのコツは？"), vocabulary, fold(guide), ignore=frozenset({"コツ"}))
+    assert [t.text for t in ignored.missing] == ["ビザ"]
 
 
 def test_a_role_no_guide_mentions_is_not_answered(write_guide, make_assistant):

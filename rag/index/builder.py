@@ -14,6 +14,7 @@ from ..documents import Chunk, Guide, Section, Unit
 from ..embedding.embedder import Embedder
 from ..normalization import plain
 from ..settings import Settings
+from ..terms import TermExtractor
 from ..tokenization import make_tokenizer
 from .dense import DenseIndex
 from .keyword import KeywordIndex
@@ -37,6 +38,30 @@ def unit_text(chunk: Chunk, unit: Unit) -> str:
     """What the model reads for a sentence or row: its nearest heading, then the sentence."""
     heading = chunk.heading_path[-1] if chunk.heading_path else ""
     return f"{heading}\n{unit.text}" if heading else unit.text
+
+
+def section_text(title: str, section: Section) -> str:
+    """What the model reads for a section's heading vector: ``title › H2 › H3``."""
+    return context_line(title, section.heading_path)
+
+
+def guide_text(guide: Guide) -> str:
+    """What the model reads for a guide's vector: title, description and keywords."""
+    meta = guide.metadata
+    parts = [guide.title]
+    for key in ("meta_description", "description"):
+        if isinstance(meta.get(key), str):
+            parts.append(meta[key])
+    words = [w for key in ("keywords", "tags") for w in (meta.get(key) or []) if isinstance(w, str)]
+    if words:
+        parts.append("、".join(words))
+    return "\n".join(parts)
+
+
+def vocabulary_texts(guide: Guide, sections: list[Section]) -> list[str]:
+    """The texts whose content terms make up a guide's vocabulary."""
+    words = [str(w) for key in ("keywords", "tags") for w in (guide.metadata.get(key) or [])]
+    return [guide.title, guide.label, *words, *(h for s in sections for h in s.heading_path), *(s.text for s in sections)]
 
 
 def keyword_text(chunk: Chunk) -> str:
@@ -79,6 +104,8 @@ class _GuideParts:
     units: list[Unit]
     chunk_vectors: np.ndarray
     unit_vectors: np.ndarray
+    section_vectors: np.ndarray
+    guide_vector: np.ndarray
 
 
 class IndexBuilder:
@@ -98,7 +125,7 @@ class IndexBuilder:
             context=lambda guide, path: context_line(guide.title, path),
         )
 
-    def _reusable(self, previous: IndexSnapshot | None) -> dict[str, GuideEntry]:
+    def _reusable(self, previous: IndexSnapshot | None) -> dict[str, tuple[int, GuideEntry]]:
         if previous is None:
             return {}
         m = previous.manifest
@@ -108,9 +135,11 @@ class IndexBuilder:
             or m.build_config != build_config(self.settings)
         ):
             return {}
-        return {g.content_hash: g for g in m.guides}
+        return {g.content_hash: (i, g) for i, g in enumerate(m.guides)}
 
-    def _reuse(self, guide: Guide, entry: GuideEntry, previous: IndexSnapshot, vectors: np.ndarray) -> _GuideParts:
+    def _reuse(
+        self, guide: Guide, entry: GuideEntry, position: int, previous: IndexSnapshot, vectors: np.ndarray
+    ) -> _GuideParts:
         c0, c1 = entry.chunks
         u0, u1 = entry.units
         s0, s1 = entry.sections
@@ -121,6 +150,8 @@ class IndexBuilder:
             units=[replace(u, chunk=u.chunk - c0) for u in previous.units[u0:u1]],
             chunk_vectors=np.asarray(vectors[c0:c1], dtype=np.float32),
             unit_vectors=np.asarray(previous.unit_vectors[u0:u1], dtype=np.float32),
+            section_vectors=np.asarray(previous.section_vectors[s0:s1], dtype=np.float32),
+            guide_vector=np.asarray(previous.guide_vectors[position], dtype=np.float32),
         )
 
     def build(
@@ -135,13 +166,13 @@ class IndexBuilder:
         fresh: list[_GuideParts] = []
         chunker = self.chunker()
         for guide in guides:
-            entry = reusable.get(guide.content_hash)
-            if entry is not None and previous is not None and previous_vectors is not None:
-                parts.append(self._reuse(guide, entry, previous, previous_vectors))
+            found = reusable.get(guide.content_hash)
+            if found is not None and previous is not None and previous_vectors is not None:
+                parts.append(self._reuse(guide, found[1], found[0], previous, previous_vectors))
                 continue
             cut = chunker.split(guide)
             empty = np.zeros((0, 0), dtype=np.float32)
-            part = _GuideParts(guide, cut.sections, cut.chunks, cut.units, empty, empty)
+            part = _GuideParts(guide, cut.sections, cut.chunks, cut.units, empty, empty, empty, empty)
             parts.append(part)
             fresh.append(part)
         self._embed(fresh, progress=progress)
@@ -156,11 +187,14 @@ class IndexBuilder:
         return snapshot, report
 
     def _embed(self, parts: list[_GuideParts], *, progress: bool) -> None:
-        """Embed chunks and units in one batch run; a table row's unit reuses its chunk's vector."""
+        """Embed chunks, units, section headings and guides in one batch run; a table row's
+        unit reuses its chunk's vector."""
         texts: list[str] = []
         for part in parts:
             texts.extend(embedding_text(part.guide.title, c) for c in part.chunks)
             texts.extend(unit_text(part.chunks[u.chunk], u) for u in part.units if not _is_row(part, u))
+            texts.extend(section_text(part.guide.title, s) for s in part.sections)
+            texts.append(guide_text(part.guide))
         if not texts:
             return
         limit = self.embedder.max_seq_length
@@ -181,6 +215,11 @@ class IndexBuilder:
                     rows.append(vectors[at])
                     at += 1
             part.unit_vectors = np.stack(rows) if rows else np.zeros((0, vectors.shape[1]), np.float32)
+            n = len(part.sections)
+            part.section_vectors = vectors[at : at + n]
+            at += n
+            part.guide_vector = vectors[at]
+            at += 1
 
     def _assemble(self, parts: list[_GuideParts]) -> IndexSnapshot:
         dim = self.embedder.dimension
@@ -190,6 +229,10 @@ class IndexBuilder:
         entries: list[GuideEntry] = []
         chunk_vectors: list[np.ndarray] = []
         unit_vectors: list[np.ndarray] = []
+        section_vectors: list[np.ndarray] = []
+        guide_vectors: list[np.ndarray] = []
+        extractor = TermExtractor()
+        vocabulary: dict[str, frozenset[str]] = {}
         for part in parts:
             c0, u0, s0 = len(chunks), len(units), len(sections)
             sections.extend(part.sections)
@@ -197,6 +240,9 @@ class IndexBuilder:
             units.extend(replace(u, chunk=u.chunk + c0) for u in part.units)
             chunk_vectors.append(part.chunk_vectors.reshape(-1, dim))
             unit_vectors.append(part.unit_vectors.reshape(-1, dim))
+            section_vectors.append(part.section_vectors.reshape(-1, dim))
+            guide_vectors.append(part.guide_vector.reshape(-1, dim))
+            vocabulary[part.guide.slug] = frozenset(extractor.vocabulary(vocabulary_texts(part.guide, part.sections)))
             entries.append(
                 GuideEntry(
                     slug=part.guide.slug,
@@ -209,6 +255,8 @@ class IndexBuilder:
             )
         all_chunk_vectors = np.concatenate(chunk_vectors) if chunk_vectors else np.zeros((0, dim), np.float32)
         all_unit_vectors = np.concatenate(unit_vectors) if unit_vectors else np.zeros((0, dim), np.float32)
+        all_section_vectors = np.concatenate(section_vectors) if section_vectors else np.zeros((0, dim), np.float32)
+        all_guide_vectors = np.concatenate(guide_vectors) if guide_vectors else np.zeros((0, dim), np.float32)
         dense = DenseIndex.build(all_chunk_vectors, exact_max=self.settings.exact_search_max_chunks)
         keyword = KeywordIndex.build([keyword_text(c) for c in chunks], make_tokenizer(self.settings.keyword_tokenizer))
         manifest = Manifest(
@@ -232,4 +280,7 @@ class IndexBuilder:
             unit_vectors=all_unit_vectors,
             dense=dense,
             keyword=keyword,
+            section_vectors=all_section_vectors,
+            guide_vectors=all_guide_vectors,
+            vocabulary=vocabulary,
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when the on-disk layout changes; older indexes are rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Bump when chunking, units or embedded texts change; older indexes are rebuilt.
 CHUNKER_VERSION = 6
 
@@ -55,6 +55,7 @@ class Manifest:
     counts: dict[str, int]
     files: dict[str, int]
     dense_kind: str
+    calibration: dict[str, Any] = field(default_factory=dict)  # id, source, data hash of the fit in use
     format: int = FORMAT_VERSION
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     build_seconds: float = 0.0

@@ -9,11 +9,13 @@ from pathlib import Path
 from ..documents import Guide
 from ..embedding.embedder import Embedder
 from ..errors import IndexCorruptError, IndexMissingError
+from ..fitting.artifact import Calibration
+from ..fitting.store import CalibrationStore
 from ..settings import Settings
 from . import layout
 from .builder import BuildReport, IndexBuilder, build_config
 from .manifest import FORMAT_VERSION
-from .snapshot import IndexSnapshot, file_sizes
+from .snapshot import CALIBRATION_DIR, IndexSnapshot, file_sizes
 
 log = logging.getLogger("rag.index")
 
@@ -37,6 +39,11 @@ class IndexStore:
         self.settings = settings
         self.embedder = embedder
         self.index_dir = Path(settings.index_dir)
+        self.calibrations = CalibrationStore(settings.data_dir)
+
+    def calibration(self) -> tuple[Calibration, str] | None:
+        """The calibration an index built now would use, and its source (None: not fitted)."""
+        return self.calibrations.find(self.embedder.name, self.embedder.fingerprint, self.settings.reranker)
 
     def load(self) -> IndexSnapshot:
         """The active version; :class:`IndexMissingError` or :class:`IndexCorruptError` otherwise."""
@@ -69,6 +76,12 @@ class IndexStore:
             reasons.append(f"model {m.model!r} changed since the index was built (dimension {m.dimension})")
         if m.build_config != build_config(self.settings):
             reasons.append("chunking or index settings changed")
+        found = self.calibration()
+        wanted = found[0].id if found else ""
+        if m.calibration.get("id", "") != wanted:
+            reasons.append(
+                f"calibration changed ({m.calibration.get('id') or 'none'} -> {wanted or 'none'})"
+            )
         built = {g.slug: g.content_hash for g in m.guides}
         current = {g.slug: g.content_hash for g in guides}
         added = sorted(set(current) - set(built))
@@ -99,7 +112,18 @@ class IndexStore:
             snapshot, report = builder.build(guides, previous, progress=progress)
             build_dir = layout.new_build_dir(self.index_dir)
             snapshot.save(build_dir)
-            manifest = replace(snapshot.manifest, files=file_sizes(build_dir), build_seconds=round(report.seconds, 3))
+            found = self.calibration()
+            record: dict[str, str] = {}
+            if found is not None:
+                calibration, source = found
+                calibration.save(build_dir / CALIBRATION_DIR)
+                record = {"id": calibration.id, "source": source, "data_hash": calibration.data_hash}
+            manifest = replace(
+                snapshot.manifest,
+                files=file_sizes(build_dir),
+                build_seconds=round(report.seconds, 3),
+                calibration=record,
+            )
             manifest.write(build_dir)  # written last: a folder without it is never loaded
             final = layout.publish(self.index_dir, build_dir)
             layout.clean_up(self.index_dir)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..answering import TEXT, AnswerContext, ExtractiveAnswerer
+from ..answers import TEXT, AnswerContext, ExtractiveAnswerer
 from ..conversation import Message
 from ..errors import LLMError
 from ..normalization import clean_question, fold

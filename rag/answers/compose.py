@@ -1,0 +1,498 @@
+"""Extractive answers shaped for what was asked, every line quoted from a guide and cited.
+
+* **explanation** — a lead sentence that answers, then supporting points from the same
+  section (and its subsections), in the guide's order;
+* **list** — the items themselves (table rows as label and detail, list items, or the
+  subsections a section introduces), complete up to :data:`MAX_ITEMS`, saying how many more
+  the section holds;
+* **table** — a compact Markdown table of the matching rows with the columns that matter;
+* **steps** — numbered steps in the guide's order.
+
+A section introduction that announces what follows (「以下に…解説します。」) is never an
+answer alone: its subsections follow. Terms of the question that the answering guide never
+uses are named (「ガイドには『ビザ』についての記載はありません。」) and the answer says it is
+partial. No language model is involved; sentence vectors come from the index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..documents import display_path
+from ..index.snapshot import IndexSnapshot
+from ..normalization import fold
+from ..relevance import Judgement
+from ..results import Answer, Citation, Hit
+from ..retrieval import Ranking
+from ..tokenization import BigramTokenizer
+from .prose import FragmentDetector, is_pointer, row_text, shorten, strip_label
+from .shape import question_shape
+from .structure import Structure, Table, parse
+
+#: Items shown in a list or steps answer before "… more in the full section".
+MAX_ITEMS = 15
+#: Rows shown in a table answer.
+MAX_ROWS = 8
+#: Columns of a table answer besides the row label.
+MAX_COLUMNS = 2
+#: A second section is offered when the ranker gives it at least this share of the top
+#: section's probability (a ratio of fitted probabilities, not a cosine).
+RELATED_RATIO = 0.5
+_LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
+_TERMS = BigramTokenizer()
+
+TEXT = {
+    "ja": {
+        "related": "**関連する記載**",
+        "sources": "**出典**",
+        "abstain": "ご質問の内容は、収録されているガイドには書かれていないようです。",
+        "missing": "ガイドには{terms}についての記載はありません。",
+        "partial": "以下はガイドにある関連情報です（ご質問の一部への回答です）。",
+        "nearest": "近い内容のセクション:",
+        "covered": "収録されているガイド: ",
+        "joiner": "、",
+        "quote": "『{}』",
+        "more": "ほか{n}件はセクション全文へ",
+        "items": "{title}（{n}件）:",
+        "steps": "{title}（ガイドの順）:",
+        "empty": "質問を入力してください。例: 「CISOに必要なスキルは？」",
+        "lines": "行",
+        "english_note": "",
+    },
+    "en": {
+        "related": "**Related**",
+        "sources": "**Sources**",
+        "abstain": "The guides do not seem to cover this question.",
+        "missing": "The guides say nothing about {terms}.",
+        "partial": "Here is what the guides do say (a partial answer).",
+        "nearest": "Nearest sections:",
+        "covered": "Guides available: ",
+        "joiner": ", ",
+        "quote": "'{}'",
+        "more": "+{n} more in the full section",
+        "items": "{title} ({n} items):",
+        "steps": "{title} (in the guide's order):",
+        "empty": "Please type a question, for example: \"What skills does a CISO need?\"",
+        "lines": "lines",
+        "english_note": (
+            "From the guides (the quotes are in Japanese, as written; configure a language model "
+            "with `--llm-base-url` and `--llm-model` for answers in English):"
+        ),
+    },
+}
+
+
+@dataclass(frozen=True)
+class AnswerContext:
+    """Everything known about a question once retrieval is done."""
+
+    question: str  # cleaned, as displayed
+    query: str  # what retrieval used (with earlier turns for a follow-up)
+    language: str
+    snapshot: IndexSnapshot
+    hits: list[Hit]
+    vector: np.ndarray | None
+    confidence: float
+    history: list[Any]
+    item: int | None = None  # the numbered item a follow-up points at (「5つ目」), if any
+    ranking: Ranking | None = None
+    judgement: Judgement | None = None
+    shape: str = "explanation"
+
+
+@dataclass
+class _Draft:
+    """An answer under construction: lines of text and the sections they cite."""
+
+    snapshot: IndexSnapshot
+    lines: list[str] = field(default_factory=list)
+    numbers: dict[int, int] = field(default_factory=dict)
+    quotes: dict[int, list[str]] = field(default_factory=dict)
+
+    def cite(self, section: int, quote: str) -> int:
+        number = self.numbers.setdefault(section, len(self.numbers) + 1)
+        bucket = self.quotes.setdefault(section, [])
+        if quote and quote not in bucket:
+            bucket.append(quote)
+        return number
+
+    def citations(self) -> list[Citation]:
+        out = []
+        for section_index, number in self.numbers.items():
+            section = self.snapshot.sections[section_index]
+            guide = self.snapshot.guides[section.guide]
+            out.append(
+                Citation(
+                    number=number,
+                    guide=section.guide,
+                    guide_label=guide.label,
+                    heading_path=section.heading_path,
+                    quote=" … ".join(self.quotes.get(section_index, [])),
+                    line_start=section.line_start,
+                    line_end=section.line_end,
+                    section_text=section.text,
+                )
+            )
+        return out
+
+
+def _heading_title(heading: str) -> str:
+    """A heading without its template emoji and number (「2️⃣ 主な業務：…」 → 「主な業務：…」)."""
+    text = heading.strip()
+    while text and not (text[0].isalnum() or "\u3040" <= text[0] <= "\u9fff" or text[0] in "（(「『"):
+        text = text[1:].lstrip()
+    return text or heading
+
+
+def _strip_number(heading: str) -> str:
+    """「1. 基礎的な…」 → 「基礎的な…」."""
+    import re
+
+    return re.sub(r"^\s*\d{1,2}\s*[.．、)）]\s*", "", heading)
+
+
+class ExtractiveAnswerer:
+    """Composes a shaped, cited Markdown answer from a ranking."""
+
+    def __init__(self, *, max_points: int = 4, max_items: int = MAX_ITEMS, max_sources: int = 3) -> None:
+        self.max_points = max_points
+        self.max_items = max_items
+        self.max_sources = max_sources
+        self.fragments = FragmentDetector()
+
+    # -- sections --------------------------------------------------------------------------------
+    def _children(self, snapshot: IndexSnapshot, section: int) -> list[int]:
+        """Subsections of a top-level section, in order."""
+        layout = snapshot.layout
+        if layout.section_depth[section] != 0:
+            return []
+        entry = next(e for e in snapshot.manifest.guides if e.slug == snapshot.sections[section].guide)
+        return [
+            s for s in range(section + 1, entry.sections[1])
+            if layout.section_parent[s] == section and s != section
+        ]
+
+    def _numbered_family(self, snapshot: IndexSnapshot, section: int) -> list[int]:
+        """The numbered subsections (「1. …」「2. …」) of the section's top-level section."""
+        import re
+
+        parent = int(snapshot.layout.section_parent[section])
+        children = self._children(snapshot, parent)
+        numbered = [c for c in children if re.match(r"^\s*\d{1,2}\s*[.．、)）]", snapshot.sections[c].heading_path[-1])]
+        return numbered if len(numbered) >= 2 else []
+
+    # -- scoring units ---------------------------------------------------------------------------
+    def _unit_scores(self, snapshot: IndexSnapshot, sections: list[int], vector: np.ndarray) -> list[tuple[int, int, float]]:
+        """(unit index, section, cosine) of every unit of ``sections``."""
+        out = []
+        layout = snapshot.layout
+        for s in sections:
+            u0, u1 = (int(v) for v in layout.section_units[s])
+            if u1 <= u0:
+                continue
+            sims = np.asarray(snapshot.unit_vectors[u0:u1]) @ vector
+            out.extend((u0 + i, s, float(v)) for i, v in enumerate(sims))
+        return out
+
+    def _row_of(self, snapshot: IndexSnapshot, unit: int) -> tuple[Table, tuple[str, ...]] | None:
+        """The table row behind a table-row unit."""
+        chunk = snapshot.chunks[snapshot.units[unit].chunk]
+        if chunk.kind != "table_row":
+            return None
+        section = snapshot.sections[chunk.section]
+        offset = chunk.line_start - section.line_start
+        for table in parse(section.text).tables:
+            at = offset - table.line - 2
+            if 0 <= at < len(table.rows):
+                return table, table.rows[at]
+        return None
+
+    def _readable(self, snapshot: IndexSnapshot, unit: int, language: str) -> str | None:
+        """A unit as it may stand in an explanation, or None (pointer, fragment, too short)."""
+        row = self._row_of(snapshot, unit)
+        if row is not None:
+            return row_text(*row)
+        text = strip_label(snapshot.units[unit].text)
+        if len(text) < 8 or is_pointer(text):
+            return None
+        if self.fragments.is_fragment(text):
+            return None
+        return text
+
+    # -- composing -------------------------------------------------------------------------------
+    def compose(self, ctx: AnswerContext, *, shape: str | None = None) -> Answer:
+        """The answer for ``ctx`` (assumed answerable)."""
+        assert ctx.ranking is not None and ctx.vector is not None
+        snapshot, ranking, language = ctx.snapshot, ctx.ranking, ctx.language
+        labels = TEXT[language]
+        lead = int(ranking.sections[0])
+        if ranking.pinned:
+            lead = snapshot.chunks[ranking.pinned[0]].section
+        draft = _Draft(snapshot)
+        if language == "en":
+            draft.lines += [labels["english_note"], ""]
+        missing = self._missing(ctx)
+        if missing:
+            draft.lines += [labels["missing"].format(terms=missing), labels["partial"], ""]
+        wanted = shape or ctx.shape
+        done = False
+        if ctx.item is None:
+            if wanted == "steps":
+                done = self._steps(ctx, draft, lead)
+            if wanted in ("list", "steps") and not done:
+                done = self._list(ctx, draft, lead)
+            if wanted == "table" and not done:
+                done = self._table(ctx, draft, lead) or self._list(ctx, draft, lead)
+        if not done:
+            self._explanation(ctx, draft, lead)
+        if ctx.item is None:
+            self._related(ctx, draft, lead)
+        return self._finish(ctx, draft)
+
+    def _missing(self, ctx: AnswerContext) -> str:
+        judgement = ctx.judgement
+        if judgement is None or not judgement.coverage.missing:
+            return ""
+        quote = TEXT[ctx.language]["quote"]
+        joiner = TEXT[ctx.language]["joiner"]
+        return joiner.join(quote.format(t.shown) for t in judgement.coverage.missing[:3])
+
+    def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int) -> None:
+        """A lead sentence from the lead section, then the best other sentences of it and of
+        its subsections, shown in the guide's order."""
+        snapshot = ctx.snapshot
+        family = [lead]
+        if snapshot.layout.section_has_children[lead]:
+            family += self._children(snapshot, lead)
+        scored = self._unit_scores(snapshot, family, ctx.vector)
+        if ctx.ranking is not None and ctx.ranking.pinned:
+            pinned = set(ctx.ranking.pinned)
+            scored = [u for u in scored if snapshot.units[u[0]].chunk in pinned] or scored
+        best_first = sorted(scored, key=lambda u: -u[2])
+        own_first = sorted(scored, key=lambda u: (u[1] != lead, -u[2]))
+        chosen: list[tuple[int, int, str]] = []
+        seen: set[str] = set()
+        for pool in (own_first, best_first):
+            for unit, section, _score in pool:
+                if len(chosen) >= (1 if pool is own_first else self.max_points):
+                    break
+                if any(unit == c[0] for c in chosen):
+                    continue
+                text = self._readable(snapshot, unit, ctx.language)
+                if text is None or fold(text) in seen:
+                    continue
+                seen.add(fold(text))
+                chosen.append((unit, section, text))
+        if not chosen:  # nothing readable: quote the section's beginning as it is
+            text = shorten(" ".join(parse(snapshot.sections[lead].text).sentences) or snapshot.sections[lead].text, 200)
+            draft.lines.append(f"{text} [{draft.cite(lead, text)}]")
+            return
+        first, rest = chosen[0], sorted(chosen[1:], key=lambda c: c[0])
+        draft.lines.append(f"{first[2]} [{draft.cite(first[1], first[2])}]")
+        if rest:
+            draft.lines.append("")
+            draft.lines += [f"- {text} [{draft.cite(section, text)}]" for _, section, text in rest]
+
+    def _items_of(self, ctx: AnswerContext, section: int) -> list[tuple[str, int]]:
+        """The items a section offers: its table rows, its list items, or its subsections."""
+        snapshot = ctx.snapshot
+        structure = parse(snapshot.sections[section].text)
+        if structure.tables:
+            table = max(structure.tables, key=lambda t: len(t.rows))
+            return [(row_text(table, row, limit=80), section) for row in table.rows]
+        items = structure.items
+        if len(items) >= 2:
+            return [(self._item_text(i.text), section) for i in items]
+        children = self._children(snapshot, section) if snapshot.layout.section_has_children[section] else []
+        if len(children) >= 2:
+            return [(self._child_text(ctx, c), c) for c in children]
+        return []
+
+    @staticmethod
+    def _item_text(text: str) -> str:
+        stripped = strip_label(text)
+        if stripped != text:
+            label = text[: len(text) - len(stripped)].rstrip(":： ")
+            return f"**{label}** — {shorten(stripped, 100)}"
+        return shorten(text, 120)
+
+    def _child_text(self, ctx: AnswerContext, child: int) -> str:
+        """A subsection as an item: its heading and its first readable sentence."""
+        snapshot = ctx.snapshot
+        title = _strip_number(snapshot.sections[child].heading_path[-1])
+        structure = parse(snapshot.sections[child].text)
+        first = ""
+        for sentence in structure.sentences + [strip_label(i.text) for i in structure.items]:
+            sentence = strip_label(sentence)
+            if len(sentence) >= 8 and not is_pointer(sentence):
+                first = shorten(sentence, 80)
+                break
+        return f"**{title}** — {first}" if first else f"**{title}**"
+
+    def _list(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
+        snapshot = ctx.snapshot
+        candidates = [lead]
+        parent = int(snapshot.layout.section_parent[lead])
+        if parent != lead:
+            candidates.append(parent)
+        for section in candidates:
+            items = self._items_of(ctx, section)
+            if len(items) >= 2:
+                self._write_items(ctx, draft, section, items, numbered=False)
+                return True
+        return False
+
+    def _steps(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
+        snapshot = ctx.snapshot
+        family = self._numbered_family(snapshot, lead)
+        if not family and snapshot.layout.section_has_children[lead]:
+            family = self._numbered_family(snapshot, self._children(snapshot, lead)[0])
+        if family:
+            parent = int(snapshot.layout.section_parent[family[0]])
+            self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in family], numbered=True)
+            return True
+        return False
+
+    def _write_items(
+        self, ctx: AnswerContext, draft: _Draft, section: int, items: list[tuple[str, int]], *, numbered: bool
+    ) -> None:
+        labels = TEXT[ctx.language]
+        title = _heading_title(ctx.snapshot.sections[section].heading_path[-1])
+        key = "steps" if numbered else "items"
+        draft.lines.append(labels[key].format(title=title, n=len(items)))
+        draft.lines.append("")
+        shown = items[: self.max_items]
+        for i, (text, cited) in enumerate(shown, start=1):
+            marker = f"{i}." if numbered else "-"
+            draft.lines.append(f"{marker} {text} [{draft.cite(cited, text)}]")
+        if len(items) > len(shown):
+            draft.lines += ["", labels["more"].format(n=len(items) - len(shown))]
+
+    def _table(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
+        snapshot = ctx.snapshot
+        structure = parse(snapshot.sections[lead].text)
+        if not structure.tables:
+            return False
+        table = max(structure.tables, key=lambda t: len(t.rows))
+        label_at = table.label_column()
+        terms = set(_TERMS.tokenize(ctx.question))
+
+        def relevance(i: int) -> float:
+            header = set(_TERMS.tokenize(table.header[i])) if i < len(table.header) else set()
+            return len(terms & header)
+
+        others = [i for i in range(len(table.header)) if i != label_at and not table.is_counter(i)]
+        columns = sorted(sorted(others, key=lambda i: (-relevance(i), i))[:MAX_COLUMNS])
+        rows = list(table.rows)
+        if len(rows) > MAX_ROWS:
+            scores = self._row_scores(ctx, lead, table)
+            keep = sorted(sorted(range(len(rows)), key=lambda r: -scores.get(r, -1.0))[:MAX_ROWS])
+            rows = [rows[r] for r in keep]
+        number = draft.cite(lead, " / ".join(r[label_at] for r in rows if label_at < len(r)))
+
+        def cell(text: str) -> str:
+            return shorten(text, 60).replace("|", "／").replace("\n", " ")
+
+        header = [table.header[label_at], *(table.header[i] for i in columns)]
+        draft.lines.append(f"{_heading_title(snapshot.sections[lead].heading_path[-1])} [{number}]")
+        draft.lines.append("")
+        draft.lines.append("| " + " | ".join(cell(h) for h in header) + " |")
+        draft.lines.append("|" + " --- |" * len(header))
+        for row in rows:
+            values = [row[label_at] if label_at < len(row) else "", *(row[i] if i < len(row) else "" for i in columns)]
+            draft.lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+        if len(table.rows) > len(rows):
+            draft.lines += ["", TEXT[ctx.language]["more"].format(n=len(table.rows) - len(rows))]
+        return True
+
+    def _row_scores(self, ctx: AnswerContext, section: int, table: Table) -> dict[int, float]:
+        snapshot = ctx.snapshot
+        out: dict[int, float] = {}
+        for unit, _, score in self._unit_scores(snapshot, [section], ctx.vector):
+            row = self._row_of(snapshot, unit)
+            if row is not None and row[0] is not None:
+                try:
+                    out[list(table.rows).index(row[1])] = max(out.get(list(table.rows).index(row[1]), -1.0), score)
+                except ValueError:
+                    continue
+        return out
+
+    def _related(self, ctx: AnswerContext, draft: _Draft, lead: int) -> None:
+        """Offer the next section when the ranker found it nearly as likely as the first."""
+        ranking, snapshot = ctx.ranking, ctx.snapshot
+        if ranking is None or len(ranking.order) < 2:
+            return
+        scores = ranking.scores[ranking.order]
+        p = np.exp(scores - scores.max())
+        p /= p.sum()
+        layout = snapshot.layout
+        lead_family = {lead, int(layout.section_parent[lead])}
+        for position in range(1, min(len(ranking.order), 4)):
+            section = int(ranking.sections[position])
+            if p[position] < RELATED_RATIO * p[0]:
+                break
+            if section in draft.numbers or int(layout.section_parent[section]) in lead_family or section in lead_family:
+                continue
+            scored = self._unit_scores(snapshot, [section], ctx.vector)
+            for unit, _, _ in sorted(scored, key=lambda u: -u[2]):
+                text = self._readable(snapshot, unit, ctx.language)
+                if text:
+                    draft.lines += ["", TEXT[ctx.language]["related"], "", f"- {text} [{draft.cite(section, text)}]"]
+                    return
+
+    def _finish(self, ctx: AnswerContext, draft: _Draft) -> Answer:
+        labels = TEXT[ctx.language]
+        citations = draft.citations()
+        lines = [*draft.lines, "", labels["sources"], ""]
+        for c in citations:
+            lines.append(f"[{c.number}] {c.path}（{labels['lines']} {c.line_start}–{c.line_end}）")
+        return Answer(
+            text="\n".join(lines).rstrip() + "\n",
+            citations=citations,
+            language=ctx.language,
+            hits=ctx.hits,
+        )
+
+    # -- abstaining ------------------------------------------------------------------------------
+    def abstain(
+        self,
+        snapshot: IndexSnapshot,
+        hits: list[Hit],
+        language: str,
+        *,
+        empty: bool = False,
+        judgement: Judgement | None = None,
+    ) -> Answer:
+        """A plain "not covered" answer naming what is missing and the nearest sections."""
+        text = TEXT[language]
+        if empty:
+            return Answer(text=text["empty"], abstained=True, language=language)
+        lines = [text["abstain"]]
+        if judgement is not None and judgement.coverage.missing:
+            terms = text["joiner"].join(text["quote"].format(t.shown) for t in judgement.coverage.missing[:3])
+            lines.append(text["missing"].format(terms=terms))
+        seen: list[str] = []
+        for hit in hits:
+            guide = snapshot.guides[hit.chunk.guide]
+            path = display_path(guide.label, hit.chunk.heading_path)
+            if path not in seen:
+                seen.append(path)
+            if len(seen) == 3:
+                break
+        if seen:
+            lines += ["", text["nearest"], *[f"- {p}" for p in seen]]
+        labels = [g.label for g in snapshot.guides.values()]
+        if labels:
+            shown = text["joiner"].join(labels[:_LISTED_GUIDES])
+            extra = f" (+{len(labels) - _LISTED_GUIDES})" if len(labels) > _LISTED_GUIDES else ""
+            lines += ["", f"{text['covered']}{shown}{extra}"]
+        return Answer(text="\n".join(lines) + "\n", abstained=True, language=language, hits=hits)
+
+
+def decide_shape(ctx_question: str, vector: np.ndarray | None, calibration: Any) -> str:
+    """The shape the question asks for (the calibration's classifier, else rules)."""
+    model = getattr(calibration, "shape", None) if calibration is not None else None
+    return question_shape(ctx_question, vector, model)

@@ -1,0 +1,90 @@
+"""Sentence hygiene: what may stand in an answer, and how a row or an item reads.
+
+* A **pointer** announces content that follows (「以下に…解説します。」, 「15個紹介します。」):
+  it is never an answer on its own.
+* A **fragment** ends in a bare noun phrase (「…、そして組織を動かすリーダーシップ。」): it is
+  never a lead or a supporting point of an explanation.
+* A **label** prefix (「詳細: …」, 「活用方法: …」) is dropped; a table row reads as its row
+  label followed by its detail.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import cached_property
+
+from .structure import Table
+
+_POINTER = re.compile(
+    r"(?:以下|次|下記)(?:に|の|で|では|を)?[^。]{0,40}(?:解説|紹介|説明|挙げ|まとめ|示し|見て)(?:します|していきます|ます|ましょう|いきます)[。！]?$"
+    r"|(?:\d+|[一二三四五六七八九十]+)(?:つ|個|問|点|項目|件)(?:を|の)?[^。]{0,20}(?:紹介|解説|挙げ|説明|まとめ)(?:します|していきます|ます)[。！]?$"
+    r"|(?:以下|次)の(?:通り|とおり)(?:です)?[。：:]?$"
+    r"|[:：]$"
+)
+_LABEL = re.compile(r"^([^:：。、/]{1,14})[:：]\s*(?=\S)")
+_FINAL_PUNCT = re.compile(r"[。！？!?」』）)\s]+$")
+
+
+def is_pointer(sentence: str) -> bool:
+    """True for a sentence that only announces what comes next."""
+    return bool(_POINTER.search(sentence.strip()))
+
+
+def strip_label(text: str) -> str:
+    """「詳細: 経営層と…」 → 「経営層と…」 (a short label before a colon is dropped)."""
+    return _LABEL.sub("", text.strip(), count=1)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a sentence or clause end near ``limit`` characters, marked with …."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    for mark in ("。", "、", "，", ",", " "):
+        at = cut.rfind(mark)
+        if at >= limit // 2:
+            return cut[: at + 1].rstrip("、，, ") + "…"
+    return cut + "…"
+
+
+def row_text(table: Table, row: tuple[str, ...], columns: list[int] | None = None, limit: int = 120) -> str:
+    """A table row as its label followed by its detail: 「**SIEM/SOAR** — Splunk, …」."""
+    label_at = table.label_column()
+    label = row[label_at] if label_at < len(row) else ""
+    wanted = columns if columns is not None else [i for i in range(len(row)) if i != label_at and not table.is_counter(i)]
+    details = [row[i] for i in wanted if i < len(row) and i != label_at and row[i]]
+    detail = " / ".join(details)
+    if not label:
+        return shorten(detail, limit)
+    return f"**{label}** — {shorten(detail, limit)}" if detail else f"**{label}**"
+
+
+class FragmentDetector:
+    """Finds sentences without a predicate (体言止め) with MeCab; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @cached_property
+    def _tagger(self):  # noqa: ANN202 - fugashi.Tagger, imported lazily
+        import fugashi
+
+        return fugashi.Tagger()
+
+    def is_fragment(self, sentence: str) -> bool:
+        """True when a Japanese sentence ends in a noun phrase instead of a predicate."""
+        body = _FINAL_PUNCT.sub("", sentence.strip())
+        if not body or not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", body):
+            return False
+        with self._lock:
+            words = [(w.surface, w.feature.pos1, w.feature.pos2) for w in self._tagger(body)]
+        while words and words[-1][1] in ("補助記号", "記号"):
+            words.pop()
+        if not words:
+            return False
+        surface, pos1, pos2 = words[-1]
+        if pos1 in ("名詞", "接尾辞") and pos2 != "助動詞語幹":
+            return True
+        return False

@@ -1,0 +1,49 @@
+"""What shape an answer takes: an explanation, a list, a table or steps.
+
+The question says what the reader needs; a calibration carries a classifier fitted on the
+labelled ``shape`` of the corpus questions (multinomial logistic on the question vector).
+Without one, interrogative patterns decide. The matched section then says what is possible
+(a list question over a section without items becomes an explanation).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..fitting.artifact import ANSWER_SHAPES
+from ..fitting.intent import IntentModel
+
+SHAPES = ANSWER_SHAPES
+
+_STEPS = re.compile(
+    r"順番|順序|ステップ|手順|ロードマップ|何から|まず何|最初に何|どうやって.{0,12}(?:なる|なれ|目指)|なるには|なるため|"
+    r"目指すには|ルート|道のり|\bsteps?\b|\broadmap\b|where (?:do|should) i start|how (?:do|can|would) i (?:become|get)",
+    re.IGNORECASE,
+)
+_LIST = re.compile(
+    r"全部|すべて|全て|一覧|リスト|いくつか|挙げ|どんな.{0,12}(?:が|は)?(?:ある|あります)|"
+    r"(?:スキル|資格|ツール|質問|企業|会社|就職先|職場|仕事内容|業務|役割|知識|科目|本)(?:は|って|を)?(?:何|なに|どれ|教えて)|"
+    r"\bwhat (?:are|kinds?|types?)\b|\bwhich\b.{0,30}\b(?:skills|tools|certifications|questions|companies|employers)\b|\blist\b",
+    re.IGNORECASE,
+)
+_TABLE = re.compile(r"比較|違い|表で|一覧表|\bcompare\b|\bcomparison\b|\bdifference\b|\bvs\.?\b", re.IGNORECASE)
+
+
+def shape_by_rules(question: str) -> str:
+    """The shape a question asks for, by its interrogatives."""
+    if _STEPS.search(question):
+        return "steps"
+    if _TABLE.search(question):
+        return "table"
+    if _LIST.search(question):
+        return "list"
+    return "explanation"
+
+
+def question_shape(question: str, vector: np.ndarray | None, model: IntentModel | None) -> str:
+    """The fitted classifier's shape when there is one, else the rules'."""
+    if model is None or vector is None:
+        return shape_by_rules(question)
+    return SHAPES[int(np.argmax(model.probabilities(vector)))]
