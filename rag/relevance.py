@@ -37,7 +37,10 @@ _ROLE_QUESTION = re.compile(
 TOP_SECTIONS = 3
 
 # What kind of answer a question expects, from its interrogatives: a date, or an amount.
-_ASKS_WHEN = re.compile(r"いつ|何月|何日|日程|締切|締め切り|\bwhen\b|\bdeadline|\bwhat date\b", re.IGNORECASE)
+_ASKS_WHEN = re.compile(
+    r"いつ|何月|何日|日程|締切|締め切り|^\s*when\b|\bwhen(?:'s| is| are| will| does| do| can| should)\b|\bdeadline|\bwhat date\b",
+    re.IGNORECASE,
+)
 _ASKS_AMOUNT = re.compile(
     r"いくら|何円|何万|どれくらい|どのくらい|どれぐらい|どのぐらい|何年|何時間|何人|何割|何[%％]|頻度|"
     r"\bhow (?:much|many|long|often)\b",
@@ -117,6 +120,8 @@ class RelevanceModel:
             best = best_chunks(snapshot, ev)
             texts_top = [snapshot.chunks[best[int(s)]].text for s in ranking.sections[:TOP_SECTIONS] if int(s) in best]
             values["numbers_in_top"] = sum(bool(_NUMBER.search(t)) for t in texts_top) / max(len(texts_top), 1)
+        for name in ("top_unit", "top_dense", "top_heading", "top_guide", "scope", "names_guide"):
+            values[f"en_{name}"] = values[name] * values["english"]
         return np.array([values[f] for f in QUESTION_FEATURES]), cover, roles
 
     def judge(

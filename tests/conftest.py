@@ -42,11 +42,12 @@ TINY_GUIDE = """---json
 
 
 @pytest.fixture(scope="session")
-def settings():
-    """Default settings (the real bundled model in the user's cache)."""
+def settings(tmp_path_factory):
+    """Default settings (the real bundled model in the user's cache, the shipped calibration);
+    data goes to a temporary folder, so no calibration tuned in the working copy is picked up."""
     from rag import Settings
 
-    return Settings()
+    return Settings(data_dir=tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="session")

@@ -1,56 +1,73 @@
-"""Extractive answers: which sentences become the lead and the supporting points."""
+"""Shaped extractive answers: lists, steps and tables in full, clean prose, honest sources."""
 
 from __future__ import annotations
 
-import numpy as np
+import re
 
-from rag.answering import Candidate, ExtractiveAnswerer
-from rag.documents import Chunk
+import pytest
 
-
-def _candidate(unit: int, section: int, score: float, chunk_id: int | None = None) -> Candidate:
-    chunk = Chunk(id=section if chunk_id is None else chunk_id, guide="g", heading_path=(f"s{section}",),
-                  line_start=1, line_end=1, text="", section=section)
-    vector = np.zeros(8, dtype=np.float32)
-    vector[unit % 8] = 1.0  # distinct units are orthogonal, so none is dropped as a near-duplicate
-    return Candidate(unit=unit, chunk=chunk, text=f"u{unit}", score=score, vector=vector)
+from rag.answers.prose import FragmentDetector, is_pointer, row_text, strip_label
+from rag.answers.shape import shape_by_rules
+from rag.answers.structure import parse
 
 
-def test_points_stay_in_the_lead_section_unless_another_scores_higher():
-    answerer = ExtractiveAnswerer(max_points=4, max_sources=3, point_margin=0.1)
-    lead = _candidate(0, section=0, score=0.86)
-    same_close = _candidate(1, section=0, score=0.80)  # within the margin of its own section
-    same_far = _candidate(2, section=0, score=0.70)  # too far below the lead
-    other_lower = _candidate(3, section=1, score=0.85)  # another section, below the lead
-    other_higher = _candidate(4, section=2, score=0.88)  # another section, above the lead
-    chosen = answerer.select([same_far, other_lower, same_close, other_higher, lead], top_chunk=0)
-    assert [c.unit for c in chosen] == [0, 4, 1]
+def test_pointers_labels_and_fragments():
+    assert is_pointer("以下に、CISOを目指すための具体的な学習ステップを解説します。")
+    assert is_pointer("ここでは、実際の面接で出題されやすい、技術的な質問とその回答のポイントを15個紹介します。")
+    assert not is_pointer("CISOは経営層と連携し、セキュリティ戦略を策定します。")
+    assert strip_label("詳細: 経営層と連携し、成熟度モデルを設定します。") == "経営層と連携し、成熟度モデルを設定します。"
+    assert strip_label("CISOは経営層の一員です。") == "CISOは経営層の一員です。"
+    fragments = FragmentDetector()
+    assert fragments.is_fragment("高度な技術的洞察力、卓越した危機管理能力、そして組織を動かすリーダーシップ。")
+    assert not fragments.is_fragment("CISOはインシデント対応を指揮します。")
 
 
-def test_lead_comes_from_the_top_chunk_even_if_another_unit_scores_higher():
-    answerer = ExtractiveAnswerer()
-    top = _candidate(0, section=0, score=0.80)
-    elsewhere = _candidate(1, section=1, score=0.84)
-    chosen = answerer.select([elsewhere, top], top_chunk=0)
-    assert chosen[0] is top and chosen[1] is elsewhere
+def test_a_table_row_reads_as_its_label_and_detail():
+    table = parse("| No. | 面接質問 | 回答のポイント |\n| :--- | :--- | :--- |\n| 1 | ゼロトラストとは？ | IDを検証する。 |").tables[0]
+    assert table.label_column() == 1 and table.is_counter(0)
+    assert row_text(table, table.rows[0]) == "**ゼロトラストとは？** — IDを検証する。"
 
 
-def test_near_duplicates_are_not_repeated():
-    answerer = ExtractiveAnswerer()
-    lead = _candidate(0, section=0, score=0.9)
-    twin = Candidate(unit=9, chunk=lead.chunk, text="u9", score=0.89, vector=lead.vector.copy())
-    assert answerer.select([lead, twin], top_chunk=0) == [lead]
+@pytest.mark.parametrize(
+    ("question", "shape"),
+    [
+        ("CISOになるには何をどの順番で勉強すればいい？", "steps"),
+        ("必要なスキルを全部教えて", "list"),
+        ("CISOとCIOの違いは？", "table"),
+        ("インシデント対応でCISOは何をする？", "explanation"),
+    ],
+)
+def test_shape_rules(question, shape):
+    assert shape_by_rules(question) == shape
 
 
-def test_an_introduction_lead_is_followed_by_points_from_its_subsections():
-    def unit(n, path, section, score):
-        chunk = Chunk(id=section, guide="g", heading_path=path, line_start=1, line_end=1, text="", section=section)
-        vector = np.zeros(8, dtype=np.float32)
-        vector[n] = 1.0
-        return Candidate(unit=n, chunk=chunk, text=f"u{n}", score=score, vector=vector)
+def _items(text: str) -> list[str]:
+    return [line for line in text.splitlines() if re.match(r"^(- |\d+\. )", line)]
 
-    intro = unit(0, ("3️⃣ スキル",), 0, 0.86)
-    child = unit(1, ("3️⃣ スキル", "技術スキル"), 1, 0.82)  # a subsection of the lead's section
-    other = unit(2, ("4️⃣ 協業", "人事部門"), 2, 0.85)  # another section, below the lead
-    chosen = ExtractiveAnswerer().select([intro, child, other], top_chunk=0)
-    assert [c.unit for c in chosen] == [0, 1]
+
+def test_a_list_question_gets_the_whole_list_in_document_order(seed_assistant):
+    answer = seed_assistant.ask("CISOの面接でよく聞かれる質問を全部教えて")
+    assert not answer.abstained and answer.citations[0].heading_path[0].startswith("9️⃣")
+    items = _items(answer.text)
+    assert len(items) == 15  # all fifteen rows of the table, not two of them
+    assert items[0].startswith("- **ゼロトラストモデルをどのように実装しますか？**")
+    assert "No.:" not in answer.text and "面接質問（技術）:" not in answer.text  # no label leaks
+
+
+def test_a_steps_question_gets_numbered_steps_in_the_guides_order(seed_assistant):
+    answer = seed_assistant.ask("CISOになるための学習方法を順番に教えて")
+    assert not answer.abstained
+    steps = _items(answer.text)
+    assert [s.split(".")[0] for s in steps] == [str(i) for i in range(1, 8)]
+    assert "基礎的なセキュリティ知識とフレームワークの習得" in steps[0]
+    assert "以下に" not in answer.text  # the introduction's pointer is not quoted
+
+
+def test_sources_list_each_cited_section_once_without_repeating_the_body(seed_assistant):
+    answer = seed_assistant.ask("インシデントが起きたとき CISO は何を指揮する？")
+    sources = answer.text.split("**出典**", 1)[1]
+    paths = [c.path for c in answer.citations]
+    assert len(paths) == len(set(paths))
+    for c in answer.citations:
+        assert sources.count(c.path) == 1
+    assert ">" not in sources  # quotes live in the citations (the app shows them), not twice in the text

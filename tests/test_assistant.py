@@ -47,8 +47,10 @@ def test_table_row_question_lands_on_its_row(seed_assistant):
 def test_english_question_gets_english_framing(seed_assistant):
     answer = seed_assistant.ask("What does a CISO do when a security incident happens?")
     assert answer.language == "en" and not answer.abstained
-    assert answer.text.startswith("According to the guides")
+    assert answer.text.startswith("From the guides (the quotes are in Japanese")
+    assert "configure a language model" in answer.text.splitlines()[0]
     assert "**Sources**" in answer.text
+    assert answer.citations[0].path.startswith("CISO › ")  # section titles as written
 
 
 @pytest.mark.parametrize(
@@ -117,14 +119,35 @@ def test_from_dir_builds_when_missing(tmp_path, write_guide, settings):
     assert assistant.ask("パン生地の発酵はどう管理する？").citations[0].guide == "baker"
 
 
-def test_reciprocal_rank_fusion_can_be_chosen(seed_assistant):
-    from rag import Assistant, SettingsError
+def test_the_index_answers_with_the_shipped_calibration_of_its_model(seed_assistant):
+    snapshot = seed_assistant.snapshot
+    calibration = snapshot.calibration
+    assert calibration is not None
+    assert calibration.model_fingerprint == seed_assistant.embedder.fingerprint == snapshot.manifest.model_fingerprint
+    assert snapshot.manifest.calibration["id"] == calibration.id
+    assert snapshot.manifest.calibration["source"] == "shipped"
+    assert snapshot.manifest.calibration["data_hash"] == calibration.data_hash and len(calibration.data_hash) == 64
+    assert (snapshot.path / "calibration" / "calibration.json").is_file()
+    # fitted on the training guides only: never on the seed guide or the held-out guides
+    assert "ciso" not in calibration.data["train_guides"]
+    assert not set(calibration.data["train_guides"]) & set(calibration.data["heldout_guides"])
 
-    rrf = Assistant(seed_assistant.settings.replace(fusion="rrf"), embedder=seed_assistant.embedder)
-    assert rrf.retriever.fusion == "rrf"
-    question = "CrowdStrike FalconはどのカテゴリのツールとしてCISOのガイドに載っていますか？"
-    for assistant in (seed_assistant, rrf):
-        top = assistant.search(question, k=1)[0]
-        assert top.chunk.kind == "table_row" and "CrowdStrike Falcon" in top.chunk.text
-    with pytest.raises(SettingsError, match="'weighted' or 'rrf'"):
-        Assistant(seed_assistant.settings.replace(fusion="mean"), embedder=seed_assistant.embedder)
+
+def test_a_model_without_calibration_answers_unfitted_and_says_what_to_run(tmp_path, write_guide, embedder, caplog):
+    from rag import Assistant, Settings
+
+    write_guide("baker")
+    settings = Settings(
+        seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", data_dir=tmp_path / "data",
+        corpus_dir=tmp_path / "no-corpus",
+    )
+    assistant = Assistant(settings, embedder=embedder)
+    from rag.fitting.store import CalibrationStore
+
+    assistant.store.calibrations = CalibrationStore(tmp_path / "data", shipped_dir=tmp_path / "nothing-shipped")
+    with caplog.at_level("WARNING", logger="rag"):
+        assistant.refresh()
+    assert "no calibration for model" in caplog.text and "rag tune" in caplog.text
+    assert assistant.snapshot.calibration is None and assistant.snapshot.manifest.calibration == {}
+    answer = assistant.ask("パン生地の発酵はどう管理する？")
+    assert not answer.abstained and answer.citations[0].guide == "baker"

@@ -41,7 +41,7 @@ def test_follow_up_vector_is_the_mean_of_context_and_question(seed_assistant):
     history = ["CISOを目指すならどんな資格を勉強すればいい？"]
     question = "その中でクラウドに特化したものはありますか？"
     query = retrieval_query(question, history)
-    vector = seed_assistant._vector(query)
+    vector = seed_assistant._vector(query, None)
     parts = seed_assistant.embedder.embed_queries(list(query.parts))
     expected = parts.sum(axis=0) / np.linalg.norm(parts.sum(axis=0))
     assert np.allclose(vector, expected, atol=1e-5)
@@ -84,7 +84,7 @@ def test_numbered_item_stays_inside_one_top_level_section(seed_assistant):
     from rag.retrieval import numbered_item
 
     snapshot = seed_assistant.snapshot
-    duties = next(c.id for c in snapshot.chunks if c.heading_path[-1].startswith("3. インシデント対応"))
+    duties = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1].startswith("3. インシデント対応"))
     found = {snapshot.chunks[i].heading_path[-1] for i in numbered_item(snapshot, duties, 7)}
     assert found == {"7. セキュリティ文化の醸成と教育"}  # not 6️⃣'s or 7️⃣'s item 7
     assert numbered_item(snapshot, duties, 9) == []  # 2️⃣ has seven items

@@ -22,8 +22,12 @@ def test_round_trip_save_load_search(write_guide, make_assistant, embedder):
     folder = layout.current_version(built.settings.index_dir)
     loaded = IndexSnapshot.load(folder)  # a fresh read of the files
     assert len(loaded.chunks) == len(built.snapshot.chunks)
+    assert loaded.calibration is not None and loaded.calibration.id == built.snapshot.calibration.id
+    from rag.conversation import RetrievalQuery
+
     vector = embedder.embed_queries(["花の仕入れを担当するのは？"])[0]
-    after = built.retriever.search(loaded, "花の仕入れを担当するのは？", vector, k=3)
+    query = RetrievalQuery("花の仕入れを担当するのは？", ("花の仕入れを担当するのは？",))
+    after = built.retriever.rank(loaded, query, vector, calibration=loaded.calibration).hits(loaded, 3)
     assert [h.chunk for h in after] == [h.chunk for h in before]
     assert before[0].chunk.guide == "florist"
 
@@ -34,7 +38,8 @@ def test_index_files_are_plain_and_manifest_records_the_build(write_guide, make_
     folder = layout.current_version(assistant.settings.index_dir)
     names = {p.name for p in folder.rglob("*") if p.is_file()}
     assert {"manifest.json", "chunks.jsonl", "sections.jsonl", "units.jsonl", "guides.jsonl", "dense.faiss",
-            "unit_vectors.npy"} <= names
+            "unit_vectors.npy", "section_vectors.npy", "guide_vectors.npy", "vocabulary.json",
+            "calibration.json", "intent_weights.npy", "scope_weights.npy"} <= names
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".pt"))]
     for npy in folder.rglob("*.npy"):
         np.load(npy, allow_pickle=False)  # no pickled objects inside

@@ -18,7 +18,7 @@ from ..evaluation import EvalQuestion, load_questions
 
 CORPUS_FILE = "corpus.json"
 CORPUS_FORMAT = 1
-SPLITS = ("train", "heldout", "seed")
+SPLITS = ("train", "heldout", "seed", "offtopic")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Corpus:
         split = {name: tuple(data.get("split", {}).get(name, [])) for name in SPLITS}
         if not split["train"]:
             raise CalibrationError(f"{path} names no training guides under split.train")
-        overlap = set(split["train"]) & (set(split["heldout"]) | set(split["seed"]))
+        overlap = set(split["train"]) & (set(split["heldout"]) | set(split["seed"]) | set(split["offtopic"]))
         if overlap:
             raise CalibrationError(f"{path}: guides {sorted(overlap)} are both training and held-out")
         return cls(

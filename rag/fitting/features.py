@@ -51,6 +51,8 @@ QUESTION_FEATURES: tuple[str, ...] = (
     "asks_when",  # the question asks for a date or deadline
     "asks_amount",  # ... for an amount, a duration or a frequency
     "numbers_in_top",  # share of the top sections' best passages that hold a number
+    # English questions meet Japanese guides at lower cosines: their own slopes
+    *(f"en_{name}" for name in ("top_unit", "top_dense", "top_heading", "top_guide", "scope", "names_guide")),
 )
 
 

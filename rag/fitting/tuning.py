@@ -590,7 +590,7 @@ def tune(
     after: dict[str, dict[str, Any]] = {}
     calibration = result.calibration
     if measure:
-        for part in ("heldout", "seed"):
+        for part in ("heldout", "seed", "offtopic"):
             questions = corpus.questions(part)
             if not questions:
                 continue

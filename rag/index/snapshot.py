@@ -221,8 +221,6 @@ class IndexSnapshot:
             else:
                 if calibration.id != manifest.calibration.get("id"):
                     problems.append(f"its calibration is {calibration.id}, the manifest says {manifest.calibration.get('id')}")
-                if calibration.model_fingerprint != manifest.model_fingerprint:
-                    problems.append("its calibration was fitted for another model")
         if problems:
             raise IndexCorruptError(f"index in {folder} is inconsistent: {'; '.join(problems)}; {fix}")
         return cls(
