@@ -19,6 +19,7 @@ from .fitting.artifact import Calibration
 from .guides import SkippedGuide, load_guides
 from .index.builder import BuildReport
 from .index.snapshot import IndexSnapshot
+from .library import GuideInfo, guide_infos, related_jobs, suggestions
 from .index.store import IndexStore
 from .normalization import clean_question, detect_language
 from .relevance import RelevanceModel
@@ -41,6 +42,7 @@ class Assistant:
             batch_size=settings.batch_size,
             query_threads=settings.query_threads,
             build_threads=settings.build_threads,
+            show_progress=settings.verbose,
         )
         self.store = IndexStore(settings, self.embedder)
         self.retriever = Retriever(candidates=settings.candidates, candidate_guides=settings.candidate_guides)
@@ -153,6 +155,10 @@ class Assistant:
         """Indexed guides, in index order."""
         return list(self.snapshot.guides.values())
 
+    def library(self) -> list[GuideInfo]:
+        """Every indexed guide with its description, tags, related jobs and table of contents."""
+        return guide_infos(self.snapshot)
+
     def section(self, guide: str, heading_path: Sequence[str]) -> Section | None:
         """The full text of one section, for readers who open a source."""
         wanted = tuple(heading_path)
@@ -225,11 +231,18 @@ class Assistant:
         )
 
     def _context(
-        self, question: str, history: Sequence[Message | str] | None, guide: str | None
+        self,
+        question: str,
+        history: Sequence[Message | str] | None,
+        guide: str | None,
+        section: Sequence[str] | None = None,
     ) -> AnswerContext:
         """Clean the question, retrieve, and judge whether the guides answer it."""
         cleaned = self._clean(question)
         snapshot = self.snapshot  # one version for the whole answer
+        pinned_section = self._section_index(snapshot, section) if section else None
+        if pinned_section is not None:
+            guide = snapshot.sections[pinned_section].guide
         self._check_guide(snapshot, guide)
         language = detect_language(cleaned) if cleaned else "ja"
         if not cleaned:
@@ -242,8 +255,12 @@ class Assistant:
         item = ordinal(cleaned)
         vector = self._vector(query, snapshot.calibration)
         ranking = self._rank(snapshot, query, guide, item, vector)
+        if pinned_section is not None:
+            ranking = ranking.pinned_to(snapshot, pinned_section)
         hits = ranking.hits(snapshot, 8)
         judgement = self.relevance.judge(snapshot, cleaned, language, ranking, snapshot.calibration, vector)
+        if pinned_section is not None:  # the reader asked about this very section
+            judgement = replace(judgement, forced=True)
         shape = decide_shape(cleaned, vector, snapshot.calibration)
         return AnswerContext(
             cleaned,
@@ -260,6 +277,14 @@ class Assistant:
             shape=shape,
         )
 
+    def _section_index(self, snapshot: IndexSnapshot, section: Sequence[str]) -> int:
+        """The index of the section ``(guide, H2, H3…)``; :class:`QuestionError` when unknown."""
+        guide, *path = section
+        for i, s in enumerate(snapshot.sections):
+            if s.guide == guide and list(s.heading_path) == path:
+                return i
+        raise QuestionError(f"unknown section {' › '.join(section)!r}; pick one from the guide's table of contents")
+
     def _extractive(self, ctx: AnswerContext) -> Answer:
         if not ctx.question:
             return self.answerer.abstain(ctx.snapshot, [], ctx.language, empty=True)
@@ -267,19 +292,43 @@ class Assistant:
             answer = self.answerer.abstain(ctx.snapshot, ctx.hits, ctx.language, judgement=ctx.judgement)
         else:
             answer = self.answerer.compose(ctx)
-        return replace(answer, confidence=ctx.confidence)
+        return self._with_next_steps(replace(answer, confidence=ctx.confidence), ctx)
 
-    def ask(self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None) -> Answer:
-        """A cited Markdown answer, or an abstention naming the nearest sections."""
+    def _with_next_steps(self, answer: Answer, ctx: AnswerContext) -> Answer:
+        """Next questions and related jobs for an answer (none for an abstention)."""
+        if answer.abstained or not answer.citations:
+            return answer
+        return replace(
+            answer,
+            suggestions=suggestions(ctx.snapshot, answer, ctx.language),
+            related_jobs=related_jobs(ctx.snapshot, answer.citations[0].guide),
+        )
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Message | str] | None = None,
+        guide: str | None = None,
+        section: Sequence[str] | None = None,
+    ) -> Answer:
+        """A cited Markdown answer, or an abstention naming the nearest sections.
+
+        ``section`` (``(guide slug, H2, H3…)``, as in a table of contents) asks about that
+        section itself: the answer comes from it.
+        """
         answer: Answer | None = None
-        for event in self.stream(question, history=history, guide=guide):
+        for event in self.stream(question, history=history, guide=guide, section=section):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
     def stream(
-        self, question: str, history: Sequence[Message | str] | None = None, guide: str | None = None
+        self,
+        question: str,
+        history: Sequence[Message | str] | None = None,
+        guide: str | None = None,
+        section: Sequence[str] | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is produced, then the final :class:`Answer`.
 
@@ -287,7 +336,7 @@ class Assistant:
         line; with one, generated text streams in and the final answer holds only verified
         citations (or the extractive answer, with a notice, if generation fails).
         """
-        ctx = self._context(question, history, guide)
+        ctx = self._context(question, history, guide, section)
         extractive = self._extractive(ctx)
         if self.generator is not None and not extractive.abstained:
             yield from self.generator.stream(ctx, extractive)

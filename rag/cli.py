@@ -26,10 +26,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", type=Path, default=None, help="index folder (default: embeddings)")
     parser.add_argument("--model", default=None, help="sentence-transformers model name or folder (default: bundled multilingual-e5-small)")
     parser.add_argument("--reranker", default=None, help="optional CrossEncoder name or folder (needs `rag tune --reranker`)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="feedback and tuned calibrations (default: data)")
+    parser.add_argument(
+        "--corpus", type=Path, default=None,
+        help="labelled question corpus for fitting a model that has no calibration (default: eval/corpus)",
+    )
     parser.add_argument("--strict", action="store_true", help="fail on a malformed guide instead of skipping it")
     parser.add_argument("--llm-base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
     parser.add_argument("--llm-model", default=None, help="model name on that server")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--verbose", action="store_true", help="show model-loading progress bars")
     parser.add_argument(
         "--no-build", action="store_true",
         help="never build: fail with the command to run when the index is missing, stale or damaged",
@@ -67,10 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tune", help="fit ranking and abstention for the model from labelled questions")
     _common(p)
     p.add_argument("questions", type=Path, nargs="*", help="extra labelled question files (JSONL) to fit on")
-    p.add_argument("--corpus", type=Path, default=None, help="labelled corpus folder (default: eval/corpus)")
     p.add_argument("--feedback", type=Path, default=None, help="chat feedback log (data/feedback.jsonl) to learn from")
     p.add_argument("--out", type=Path, default=None, help="write the calibration here instead of <data-dir>/calibrations")
-    p.add_argument("--data-dir", type=Path, default=None, help="where tuned calibrations are kept (default: data)")
     p.add_argument("--no-measure", action="store_true", help="fit only; skip the before/after figures")
 
     p = sub.add_parser("serve", help="start the chat web app")
@@ -78,7 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--mcp", action="store_true", help="also serve the ask tool over MCP")
-    p.add_argument("--data-dir", type=Path, default=None, help="where feedback is stored (default: data)")
     return parser
 
 
@@ -94,6 +97,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
     if args.strict:
         settings = settings.replace(strict=True)
+    if args.verbose:
+        settings = settings.replace(verbose=True)
     if args.llm_base_url or args.llm_model:
         llm = settings.llm
         from dataclasses import replace

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -102,3 +103,18 @@ class Unit:
 def display_path(label: str, heading_path: tuple[str, ...]) -> str:
     """``label › H2 › H3`` as shown to readers."""
     return PATH_SEPARATOR.join((label, *heading_path))
+
+
+_ITEM_NUMBER = re.compile(r"^\s*\d{1,2}\s*[.．、)）]\s*")
+# Leading emoji: keycap digits (2️⃣ = "2" U+FE0F U+20E3), pictographs (🔟 🚀 🏷️) and their selectors.
+_LEADING_EMOJI = re.compile(r"^(?:\s|\d\ufe0f?\u20e3|[\U0001F000-\U0001FAFF\u2600-\u27BF\ufe0f\u200d])+")
+
+
+def heading_title(heading: str) -> str:
+    """A heading without its leading emoji (「2️⃣ 主な業務：…」 → 「主な業務：…」)."""
+    return _LEADING_EMOJI.sub("", heading).strip() or heading
+
+
+def strip_item_number(heading: str) -> str:
+    """「1. 基礎的な…」 → 「基礎的な…」."""
+    return _ITEM_NUMBER.sub("", heading)

@@ -64,11 +64,12 @@ class Judgement:
     coverage: Coverage
     missing_roles: tuple[str, ...] = ()
     calibrated: bool = True
+    forced: bool = False  # the reader asked about one section explicitly
 
     @property
     def answer(self) -> bool:
         """True when the assistant should answer: likely enough, and no role asked about is missing."""
-        return self.probability >= self.threshold and not self.missing_roles
+        return self.forced or (self.probability >= self.threshold and not self.missing_roles)
 
 
 class RelevanceModel:

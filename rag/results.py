@@ -63,6 +63,32 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Suggestion:
+    """A next question the guides answer: drawn from a section near what was cited."""
+
+    question: str
+    guide: str
+    heading_path: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"question": self.question, "guide": self.guide, "heading_path": list(self.heading_path)}
+
+
+@dataclass(frozen=True)
+class RelatedJob:
+    """A job the answering guide lists as related (front matter ``related_jobs``)."""
+
+    slug: str
+    title: str  # the indexed guide's title, or the slug when no guide of that job is indexed
+    indexed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"slug": self.slug, "title": self.title, "indexed": self.indexed}
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer in Markdown with its citations; ``abstained`` when the guides do not cover it."""
 
@@ -74,6 +100,8 @@ class Answer:
     notice: str = ""
     generated: bool = False
     confidence: float = 0.0
+    suggestions: list[Suggestion] = field(default_factory=list)
+    related_jobs: list[RelatedJob] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -85,4 +113,6 @@ class Answer:
             "notice": self.notice,
             "generated": self.generated,
             "confidence": round(self.confidence, 4),
+            "suggestions": [s.to_dict() for s in self.suggestions],
+            "related_jobs": [r.to_dict() for r in self.related_jobs],
         }

@@ -59,6 +59,16 @@ class Ranking:
         """Global section indexes, best first."""
         return self.evidence.sections[self.order]
 
+    def pinned_to(self, snapshot: IndexSnapshot, section: int) -> Ranking:
+        """This ranking with one section first and its chunks pinned (a question about it)."""
+        where = np.flatnonzero(self.evidence.sections == section)
+        if not len(where):
+            return self
+        first = int(where[0])
+        order = np.array([first] + [i for i in self.order.tolist() if i != first], dtype=np.int64)
+        c0, c1 = (int(x) for x in snapshot.layout.section_chunks[section])
+        return Ranking(self.evidence, self.scores, order, self.guides, self.named, self.intent, list(range(c0, c1)))
+
     def section_score(self, section: int) -> float:
         """The ranker score of one candidate section (``-inf`` if it is not a candidate)."""
         where = np.flatnonzero(self.evidence.sections == section)

@@ -55,6 +55,8 @@ class Settings:
 
     # Embedding
     batch_size: int = 8  # measured: 27 texts/s against 23 with 32 (less padding)
+    #: Show model-loading progress bars (the CLI's ``--verbose``); builds always show theirs.
+    verbose: bool = False
     build_threads: int = 2
     query_threads: int = 1
 

@@ -37,7 +37,7 @@ def auth_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str] |
 
 
 def mcp_available() -> bool:
-    """True when Gradio's MCP extra (``pip install "gradio[mcp]"``) is installed."""
+    """True when the MCP extra (``pip install -e '.[mcp]'``, i.e. ``gradio[mcp]``) is installed."""
     return importlib.util.find_spec("mcp") is not None
 
 
@@ -63,7 +63,7 @@ def serve(
     if mcp and not mcp_available():
         print(
             'MCP server not started: the "mcp" package is missing. '
-            'Install it with: pip install "gradio[mcp]"  (the web app starts without MCP)',
+            "Install the extra with: pip install -e '.[mcp]'  (the web app starts without MCP)",
             file=sys.stderr,
         )
         mcp = False

@@ -8,5 +8,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch is pinned in pyproject.toml (2.13.0, CPU build); an unpinned torch pulls a multi-GB CUDA build.
-.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/python -m pip install --quiet -e '.[test,mcp]'
 echo "setup done: .venv is ready"

@@ -68,12 +68,21 @@ def browser():
 
 @pytest.fixture(scope="module")
 def seed_server(seed_assistant, embedder, tmp_path_factory):
-    """The app over the real seed guide; yields (url, data_dir)."""
+    """The app over the seed guide and the security-engineer guide (a related job of the CISO
+    guide, so that its link can be followed); yields (url, data_dir)."""
+    import shutil
+
     from rag import Assistant
     from rag.web import serve
 
+    seeds = tmp_path_factory.mktemp("browser-seeds")
+    shutil.copy(REPO / "seeds" / "ciso.md", seeds / "ciso.md")
+    shutil.copy(REPO / "eval" / "guides" / "security_engineer.md", seeds / "security_engineer.md")
     data_dir = tmp_path_factory.mktemp("browser-data")
-    assistant = Assistant(seed_assistant.settings.replace(data_dir=data_dir), embedder=embedder)
+    settings = seed_assistant.settings.replace(
+        seeds_dir=seeds, index_dir=tmp_path_factory.mktemp("browser-index"), data_dir=data_dir
+    )
+    assistant = Assistant(settings, embedder=embedder)
     assistant.refresh()
     port = free_port()
     app = serve(assistant, port=port, prevent_thread_lock=True, quiet=True)
@@ -93,21 +102,38 @@ def open_page(browser, url):
     return context, page
 
 
+def wait_answers(page, count: int) -> None:
+    """Wait until ``count`` answers with sources are in the chat and nothing is pending."""
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#chat .rag-sources').length >= {count}", timeout=60_000
+    )
+    page.wait_for_function("() => !document.querySelector('#chat .pending')", timeout=30_000)
+
+
 def ask(page, question: str, answers_before: int) -> None:
     """Type a question, send it, and wait until the answer's source block has arrived."""
     box = page.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
-    page.locator("#chat .rag-sources").nth(answers_before).wait_for(state="visible", timeout=60_000)
-    # the stream is over when the question box is empty and nothing is pending
-    page.wait_for_function("() => !document.querySelector('#chat .pending')", timeout=30_000)
+    wait_answers(page, answers_before + 1)
 
 
-def test_chat_flow_sources_filter_follow_up_and_feedback(browser, seed_server):
+def wait_line(path: Path, timeout: float = 15.0) -> dict:
+    """The last complete line of a JSONL file, once one has been written (not just the file)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            if text.endswith("\n") and text.strip():
+                return json.loads(text.splitlines()[-1])
+        time.sleep(0.1)
+    raise AssertionError(f"no complete line in {path} after {timeout} s")
+
+
+def test_chat_flow_sources_shapes_next_questions_and_feedback(browser, seed_server):
     url, data_dir = seed_server
     context, page = open_page(browser, url)
     try:
-        # Japanese interface, examples, guide filter present
         assert page.get_by_text("キャリアガイド・アシスタント").first.is_visible()
         assert page.get_by_text("What does a CISO do during a security incident?").first.is_visible()
 
@@ -115,8 +141,7 @@ def test_chat_flow_sources_filter_follow_up_and_feedback(browser, seed_server):
         chat = page.locator("#chat")
         assert chat.get_by_text("インシデント発生時の最高責任者").first.is_visible()
         path = chat.locator(".rag-source-path").filter(has_text="インシデント対応と危機管理").first
-        assert path.is_visible()
-        assert "CISO ›" in path.inner_text()
+        assert path.is_visible() and "CISO ›" in path.inner_text()
 
         # open the first source's full section
         source = chat.locator(".rag-source").filter(has_text="インシデント対応と危機管理").first
@@ -126,36 +151,102 @@ def test_chat_flow_sources_filter_follow_up_and_feedback(browser, seed_server):
         section_text.wait_for(state="visible")
         assert "CSIRT" in section_text.inner_text()
 
-        # the guide filter: pick the CISO guide from its front-matter title
+        # related jobs: the indexed one is a button that filters the chat, the others plain text
+        page.locator("#related-jobs").get_by_text("セキュリティエンジニア").first.click()
+        page.wait_for_function(
+            "() => document.querySelector('#guide-filter input').value === 'セキュリティエンジニア'"
+        )
+        assert "compliance_manager" in page.locator("#related-plain").inner_text()
         page.locator("#guide-filter input").click()
-        page.get_by_role("option", name="最高情報セキュリティ責任者（CISO）").click()
-        assert page.locator("#guide-filter input").input_value() == "最高情報セキュリティ責任者（CISO）"
+        page.get_by_role("option", name="すべてのガイド / all guides").click()
 
-        # a follow-up that leans on the conversation
-        ask(page, "そのために必要なスキルは？", 1)
-        assert chat.locator(".rag-sources").count() == 2
-        assert chat.locator(".rag-source-path").count() >= 2
+        # a suggested next question is clickable and answered from its section
+        offered = page.locator("#next-questions").get_by_text("について教えて")
+        assert 2 <= offered.count() <= 4
+        topic = re.search(r"「(.+)」", offered.first.inner_text()).group(1)
+        offered.first.click()
+        wait_answers(page, 2)
+        assert topic in chat.locator(".rag-sources").nth(1).locator(".rag-source-path").first.inner_text()
+
+        # a list answer shows every interview question; a table answer renders a table
+        ask(page, "CISOの面接でよく聞かれる質問を全部教えて", 2)
+        page.wait_for_function("() => document.querySelectorAll('#chat li').length >= 15")
+        assert chat.get_by_text("ゼロトラストモデルをどのように実装しますか？").first.is_visible()
+        ask(page, "CISOまでのキャリア段階を表で比較して", 3)
+        table = chat.locator("table").last
+        table.wait_for()
+        assert table.get_by_text("セキュリティアナリスト").first.is_visible()
 
         REPO.joinpath("test-artifacts").mkdir(exist_ok=True)
         page.screenshot(path=str(REPO / "test-artifacts" / "chat.png"), full_page=True)
         if os.environ.get("RAG_UPDATE_SCREENSHOT") == "1":  # refresh the README picture on request
             page.screenshot(path=str(REPO / "docs" / "screenshot.png"), full_page=True)
 
-        # like the first answer: one record lands in feedback.jsonl
+        # like the first answer: one complete record lands in feedback.jsonl
         chat.get_by_role("button", name=re.compile(r"^(Like|いいね)$")).first.click()  # label follows the locale
-        feedback = Path(data_dir) / "feedback.jsonl"
-        deadline = time.time() + 15
-        while not feedback.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        record = json.loads(feedback.read_text(encoding="utf-8").splitlines()[-1])
+        record = wait_line(Path(data_dir) / "feedback.jsonl")
         assert record["vote"] == "like"
         assert record["question"] == "インシデント対応で CISO は何をする？"
         assert any("インシデント対応と危機管理" in p for p in record["paths"])
         assert "<details" not in record["answer"]
 
-        # new chat empties the conversation
+        # a huge question is refused in the chat, not echoed back whole
+        page.locator("#question textarea").fill("あ" * 5000)
+        page.locator("#question textarea").press("Enter")
+        page.get_by_text("この質問にはお答えできません").first.wait_for()
+    finally:
+        context.close()
+
+
+def test_conversation_survives_a_reload_until_a_new_chat(browser, seed_server):
+    url, _ = seed_server
+    context, page = open_page(browser, url)
+    try:
+        ask(page, "CISOに必要なスキルは？", 0)
+        page.reload()
+        page.locator("#question textarea").wait_for()
+        wait_answers(page, 1)  # the saved conversation is back
+        assert page.locator("#chat").get_by_text("CISOに必要なスキルは？").first.is_visible()
+
+        other, other_page = open_page(browser, url)  # another browser sees nothing of it
+        try:
+            other_page.wait_for_timeout(1_000)
+            assert other_page.locator("#chat .rag-sources").count() == 0
+        finally:
+            other.close()
+
         page.locator("#new-chat").click()
         page.wait_for_function("() => document.querySelectorAll('#chat .rag-sources').length === 0")
+        page.reload()
+        page.locator("#question textarea").wait_for()
+        page.wait_for_timeout(1_000)
+        assert page.locator("#chat .rag-sources").count() == 0
+    finally:
+        context.close()
+
+
+def test_library_lists_guides_opens_a_section_and_asks_about_it(browser, seed_server):
+    url, _ = seed_server
+    context, page = open_page(browser, url)
+    try:
+        page.get_by_role("tab", name="ガイド一覧 / Library").click()
+        overview = page.locator("#library-overview")
+        assert overview.get_by_text("最高情報セキュリティ責任者（CISO）").first.is_visible()
+        assert overview.get_by_text("セキュリティエンジニア").first.is_visible()
+        page.locator("#library-guide input").click()
+        page.get_by_role("option", name="最高情報セキュリティ責任者（CISO）").click()
+        info = page.locator("#guide-info")
+        info.get_by_text("ISO 27001").first.wait_for()  # tags from the front matter
+        assert "セクション" in info.inner_text()
+        page.locator("#toc").get_by_text("3. インシデント対応と危機管理（クライシスマネジメント）").click()
+        page.locator("#section-view").get_by_text("CSIRT").first.wait_for()
+        REPO.joinpath("test-artifacts").mkdir(exist_ok=True)
+        page.screenshot(path=str(REPO / "test-artifacts" / "library.png"), full_page=True)
+        if os.environ.get("RAG_UPDATE_SCREENSHOT") == "1":
+            page.screenshot(path=str(REPO / "docs" / "library.png"), full_page=True)
+        page.locator("#ask-section").click()
+        wait_answers(page, 1)
+        assert "3. インシデント対応と危機管理" in page.locator("#chat .rag-source-path").first.inner_text()
     finally:
         context.close()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..documents import display_path
+from ..documents import display_path, heading_title, strip_item_number
 from ..index.snapshot import IndexSnapshot
 from ..normalization import fold
 from ..relevance import Judgement
@@ -139,21 +139,6 @@ class _Draft:
         return out
 
 
-def _heading_title(heading: str) -> str:
-    """A heading without its template emoji and number (「2️⃣ 主な業務：…」 → 「主な業務：…」)."""
-    text = heading.strip()
-    while text and not (text[0].isalnum() or "\u3040" <= text[0] <= "\u9fff" or text[0] in "（(「『"):
-        text = text[1:].lstrip()
-    return text or heading
-
-
-def _strip_number(heading: str) -> str:
-    """「1. 基礎的な…」 → 「基礎的な…」."""
-    import re
-
-    return re.sub(r"^\s*\d{1,2}\s*[.．、)）]\s*", "", heading)
-
-
 class ExtractiveAnswerer:
     """Composes a shaped, cited Markdown answer from a ranking."""
 
@@ -177,11 +162,9 @@ class ExtractiveAnswerer:
 
     def _numbered_family(self, snapshot: IndexSnapshot, section: int) -> list[int]:
         """The numbered subsections (「1. …」「2. …」) of the section's top-level section."""
-        import re
-
         parent = int(snapshot.layout.section_parent[section])
         children = self._children(snapshot, parent)
-        numbered = [c for c in children if re.match(r"^\s*\d{1,2}\s*[.．、)）]", snapshot.sections[c].heading_path[-1])]
+        numbered = [c for c in children if strip_item_number(h := snapshot.sections[c].heading_path[-1]) != h]
         return numbered if len(numbered) >= 2 else []
 
     # -- scoring units ---------------------------------------------------------------------------
@@ -234,7 +217,9 @@ class ExtractiveAnswerer:
         draft = _Draft(snapshot)
         if language == "en":
             draft.lines += [labels["english_note"], ""]
-        missing = self._missing(ctx)
+        missing = self._missing(ctx) if not ranking.pinned or ctx.item is not None else ""
+        if ranking.pinned and ctx.item is None:  # a question about one section: no partial-coverage note
+            missing = ""
         if missing:
             draft.lines += [labels["missing"].format(terms=missing), labels["partial"], ""]
         wanted = shape or ctx.shape
@@ -248,7 +233,7 @@ class ExtractiveAnswerer:
                 done = self._table(ctx, draft, lead) or self._list(ctx, draft, lead)
         if not done:
             self._explanation(ctx, draft, lead)
-        if ctx.item is None:
+        if not ranking.pinned:
             self._related(ctx, draft, lead)
         return self._finish(ctx, draft)
 
@@ -322,7 +307,7 @@ class ExtractiveAnswerer:
     def _child_text(self, ctx: AnswerContext, child: int) -> str:
         """A subsection as an item: its heading and its first readable sentence."""
         snapshot = ctx.snapshot
-        title = _strip_number(snapshot.sections[child].heading_path[-1])
+        title = strip_item_number(snapshot.sections[child].heading_path[-1])
         structure = parse(snapshot.sections[child].text)
         first = ""
         for sentence in structure.sentences + [strip_label(i.text) for i in structure.items]:
@@ -333,16 +318,14 @@ class ExtractiveAnswerer:
         return f"**{title}** — {first}" if first else f"**{title}**"
 
     def _list(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
-        snapshot = ctx.snapshot
-        candidates = [lead]
-        parent = int(snapshot.layout.section_parent[lead])
-        if parent != lead:
-            candidates.append(parent)
-        for section in candidates:
-            items = self._items_of(ctx, section)
-            if len(items) >= 2:
-                self._write_items(ctx, draft, section, items, numbered=False)
-                return True
+        """The lead section's own items (rows, list items, or the subsections it introduces).
+
+        A subsection's siblings are not listed: a question that landed on one duty is about
+        that duty."""
+        items = self._items_of(ctx, lead)
+        if len(items) >= 2:
+            self._write_items(ctx, draft, lead, items, numbered=False)
+            return True
         return False
 
     def _steps(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
@@ -360,7 +343,7 @@ class ExtractiveAnswerer:
         self, ctx: AnswerContext, draft: _Draft, section: int, items: list[tuple[str, int]], *, numbered: bool
     ) -> None:
         labels = TEXT[ctx.language]
-        title = _heading_title(ctx.snapshot.sections[section].heading_path[-1])
+        title = heading_title(ctx.snapshot.sections[section].heading_path[-1])
         key = "steps" if numbered else "items"
         draft.lines.append(labels[key].format(title=title, n=len(items)))
         draft.lines.append("")
@@ -397,7 +380,7 @@ class ExtractiveAnswerer:
             return shorten(text, 60).replace("|", "／").replace("\n", " ")
 
         header = [table.header[label_at], *(table.header[i] for i in columns)]
-        draft.lines.append(f"{_heading_title(snapshot.sections[lead].heading_path[-1])} [{number}]")
+        draft.lines.append(f"{heading_title(snapshot.sections[lead].heading_path[-1])} [{number}]")
         draft.lines.append("")
         draft.lines.append("| " + " | ".join(cell(h) for h in header) + " |")
         draft.lines.append("|" + " --- |" * len(header))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,21 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger("rag.embedding")
+
+
+@contextlib.contextmanager
+def _quiet_loading(show: bool) -> Iterator[None]:
+    """Hide transformers' weight-loading progress bar while a model loads (unless ``show``)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if not show and was_enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not show and was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class Embedder:
@@ -36,8 +53,11 @@ class Embedder:
         batch_size: int = 8,
         query_threads: int = 1,
         build_threads: int = 2,
+        show_progress: bool = False,
     ) -> None:
         self.name = model
+        #: Show transformers' "Loading weights" bar when the model loads (``--verbose``).
+        self.show_progress = show_progress
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "rag-guides"
         self.batch_size = batch_size
         self.query_threads = query_threads
@@ -72,7 +92,8 @@ class Embedder:
         torch.set_num_threads(self.query_threads)
         source = self._resolve()
         try:
-            model = SentenceTransformer(str(source), device="cpu")
+            with _quiet_loading(self.show_progress):
+                model = SentenceTransformer(str(source), device="cpu")
         except Exception as exc:  # hub errors, missing files, bad configs
             raise ModelError(
                 f"could not load embedding model {self.name!r}: {type(exc).__name__}: {exc}. "

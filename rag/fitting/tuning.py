@@ -25,6 +25,7 @@ import numpy as np
 from ..conversation import RetrievalQuery, retrieval_query
 from ..evaluation import EvalQuestion, evaluate
 from ..normalization import detect_language, fold
+from ..retrieval import RERANK_FEATURE
 from ..settings import Settings
 from .artifact import Calibration
 from .corpus import Corpus, data_hash
@@ -36,6 +37,7 @@ from .store import CalibrationStore
 
 if TYPE_CHECKING:
     from ..assistant import Assistant
+    from ..reranking import Reranker
     from ..embedding.embedder import Embedder
     from ..index.snapshot import IndexSnapshot
 
@@ -223,6 +225,14 @@ def out_of_fold_intent(
     return best[1], best[2]
 
 
+def _rerank_column(session: FitSession, sample: Sample, ev: SectionEvidence, scores: np.ndarray, rerank: Reranker) -> np.ndarray:
+    from ..retrieval import rerank_column
+
+    if not len(ev.sections):
+        return np.zeros(0)
+    return rerank_column(session.snapshot, sample.query.text, ev, scores, rerank)
+
+
 def fit_scope(samples: Sequence[Sample], l2_grid: Sequence[float] = SCOPE_L2) -> tuple[ScopeModel, float, dict[int, float]]:
     """Logistic p(answerable | question vector); the penalty by leave-one-guide-out log-loss,
     and each sample's out-of-fold log-odds."""
@@ -372,9 +382,14 @@ def fit_calibration(
     features: Sequence[str] = RANK_FEATURES,
     question_features: Sequence[str] = QUESTION_FEATURES,
     use_intent: bool = True,
-    reranker: str = "",
+    rerank: Reranker | None = None,
 ) -> FitResult:
-    """Fit every part on ``train`` (see the module docstring for the protocol)."""
+    """Fit every part on ``train`` (see the module docstring for the protocol).
+
+    With ``rerank`` (a cross-encoder), a first ranker without it picks each question's top
+    sections, the cross-encoder scores them, and the final ranker is fitted with its score as
+    one more feature (``rerank``).
+    """
     snapshot = session.snapshot
     started = time.perf_counter()
     typer = fit_typer(snapshot, train_guides)
@@ -384,10 +399,25 @@ def fit_calibration(
     intent = fit_intent(labelled, types, intent_l2)
     if not use_intent:
         oof_intent = {}
+    features = [f for f in features if f != RERANK_FEATURE]
     columns = [RANK_FEATURES.index(f) for f in features]
     groups = _groups(session, train, types, oof_intent, columns)
     ranker, ranker_l2, oof_scores, cv_hit1 = fit_ranking(groups, train, features)
+    base = ranker
+    if rerank is not None:
+        groups = [
+            (i, replace(g, x=np.hstack([g.x, _rerank_column(session, train[i], ev, base.score(g.x), rerank)[:, None]])), ev)
+            for i, g, ev in groups
+        ]
+        features = [*features, RERANK_FEATURE]
+        ranker, ranker_l2, oof_scores, cv_hit1 = fit_ranking(groups, train, features)
     by_index = {i: (g, ev) for i, g, ev in groups}
+
+    def section_scores(sample: Sample, ev: SectionEvidence) -> np.ndarray:
+        x = ev.x[:, columns]
+        if rerank is not None:
+            x = np.hstack([x, _rerank_column(session, sample, ev, base.score(x), rerank)[:, None]])
+        return ranker.score(x)
 
     shape, shape_report = fit_shape(train)
 
@@ -401,7 +431,7 @@ def fit_calibration(
             scores = oof_scores.get(i, ranker.score(by_index[i][0].x))
         else:
             ev = session.evidence(s, types, oof_intent.get(i))
-            scores = ranker.score(ev.x[:, columns])
+            scores = section_scores(s, ev)
         if s.negative and not s.gold:  # a disliked answer says nothing about answerability
             continue
         rows.append(session.question_row(s, ev, scores, oof_intent.get(i), common, oof_scope.get(i, 0.0)))
@@ -460,7 +490,7 @@ def fit_calibration(
         intent=intent,
         scope=scope,
         shape=shape,
-        reranker=reranker,
+        reranker=rerank.name if rerank is not None else "",
         question_terms=common,
         data=data,
         metrics={"cross_validation": {k: report[k] for k in ("ranker_cv_hit@1", "abstain_cv", "threshold")}},
@@ -541,6 +571,7 @@ def tune(
         batch_size=settings.batch_size,
         query_threads=settings.query_threads,
         build_threads=settings.build_threads,
+        show_progress=settings.verbose,
     )
     fingerprint = embedder.fingerprint
     guides_dir = fitting_guides_dir(settings, corpus, fingerprint, with_seeds=feedback is not None)
@@ -584,7 +615,7 @@ def tune(
         model_name=embedder.name,
         fingerprint=fingerprint,
         data=data,
-        reranker=settings.reranker,
+        rerank=assistant.reranker,
     )
     before: dict[str, dict[str, Any]] = {}
     after: dict[str, dict[str, Any]] = {}
