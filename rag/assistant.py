@@ -83,7 +83,9 @@ class Assistant:
         assistant.refresh(auto_build=auto_build, progress=progress)
         return assistant
 
-    def refresh(self, *, auto_build: bool = True, rebuild: bool = False, progress: bool = False) -> BuildReport | None:
+    def refresh(
+        self, *, auto_build: bool = True, rebuild: bool = False, progress: bool = False, calibrate: bool = True
+    ) -> BuildReport | None:
         """Reload the guides; rebuild the index if it is missing, stale or damaged (or when asked).
 
         A model without a calibration (neither shipped nor tuned) is fitted first from the
@@ -94,7 +96,7 @@ class Assistant:
             guides, self.skipped = load_guides(
                 self.settings.seeds_dir, strict=self.settings.strict, max_bytes=self.settings.max_guide_bytes
             )
-            if auto_build:
+            if auto_build and calibrate:
                 self._ensure_calibration(progress=progress)
             reason = "rebuild requested" if rebuild else ""
             if not rebuild:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -174,6 +175,36 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
         "key_facts_found": facts_found,
         "latency_ms": round(latency, 2),
         "summary_cited": any(_is_summary(c.heading_path) for c in cited),
+        "shape_expected": q.shape,
+        **({} if answer.abstained else answer_checks(answer)),
+    }
+
+
+_LABEL_LEAK = re.compile(r"(?:^|\n)(?:- |\d+\. )?(?:ガイドによると、)?[^\s:：/。、]{1,14}[:：] |No\.:|面接質問（技術）:")
+
+
+def answer_checks(answer: Answer) -> dict[str, Any]:
+    """Checks a program can make on an answer's body (the part above the sources)."""
+    from .answers.prose import is_pointer
+    from .rendering import answer_body
+
+    body = answer_body(answer.text) if answer.citations else answer.text
+    lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
+    sentences = [re.sub(r"\s*\[\d+\]$", "", ln.lstrip("-0123456789. ")) for ln in lines]
+    content = [s for s in sentences if s]
+    dangling = sum(
+        1 for i, s in enumerate(content) if is_pointer(s) and (i + 1 == len(content) or not lines[i + 1][:2] in ("- ", "1."))
+    )
+    shown, total = answer.items
+    return {
+        "shape": answer.shape,
+        "items_shown": shown,
+        "items_total": total,
+        "list_complete": (shown >= min(total, 15)) if total else None,
+        "dangling_pointers": dangling,
+        "label_leaks": len(_LABEL_LEAK.findall(body)),
+        "duplicate_lines": len(content) - len(set(content)),
+        "answer_chars": len(body),
     }
 
 
@@ -215,6 +246,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
         "answerable_abstained": share(answerable, lambda r: r["abstained"]),
         "guide@1": share(routed, lambda r: r.get("guide_rank") == 1),
+        **_answer_check_summary([r for r in answerable if not r["abstained"]]),
         "summary_cited": share(results, lambda r: r.get("summary_cited", False)),
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
@@ -224,6 +256,24 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         if len(values) > (0 if key == "by_kind" else 1):
             summary[key] = {value: _brief([r for r in results if r.get(field_name) == value]) for value in values}
     return summary
+
+
+def _answer_check_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The program checks over answered questions."""
+    if not rows:
+        return {}
+    lists = [r for r in rows if r.get("list_complete") is not None]
+    asked_list = [r for r in rows if r.get("shape_expected") in ("list", "steps", "table")]
+    return {
+        "list_complete": round(sum(bool(r["list_complete"]) for r in lists) / len(lists), 4) if lists else None,
+        "list_questions_answered_as_lists": round(
+            sum(r.get("shape") in ("list", "steps", "table") for r in asked_list) / len(asked_list), 4
+        ) if asked_list else None,
+        "answers_with_dangling_pointers": sum(1 for r in rows if r.get("dangling_pointers")),
+        "answers_with_label_leaks": sum(1 for r in rows if r.get("label_leaks")),
+        "answers_with_duplicate_lines": sum(1 for r in rows if r.get("duplicate_lines")),
+        "answer_chars_p50": round(_percentile([float(r.get("answer_chars", 0)) for r in rows], 0.5)),
+    }
 
 
 def _brief(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from .fitting.features import QUESTION_FEATURES
 from .index.snapshot import IndexSnapshot
 from .normalization import fold
 from .retrieval import Ranking, best_chunks
-from .terms import Coverage, TermExtractor, coverage
+from .terms import Coverage, Term, TermExtractor, coverage
 
 # "<role>になるには", "<role>に転職", "<role>として働く": the role is a run of kanji, katakana or
 # Latin letters that ends like a job title (看護師, 弁護士, 研究者, 公務員, デザイナー, …).
@@ -65,6 +65,7 @@ class Judgement:
     missing_roles: tuple[str, ...] = ()
     calibrated: bool = True
     forced: bool = False  # the reader asked about one section explicitly
+    named: tuple[Term, ...] = ()  # missing terms worth naming to the reader (「ビザ」「楽天」)
 
     @property
     def answer(self) -> bool:
@@ -138,12 +139,14 @@ class RelevanceModel:
         terms = calibration.question_terms if calibration is not None else frozenset()
         scope = calibration.scope.logit(vector) if calibration is not None else 0.0
         row, cover, roles = self.features(snapshot, question, language, ranking, terms, scope)
-        named = dict(zip(QUESTION_FEATURES, row.tolist()))
+        values = dict(zip(QUESTION_FEATURES, row.tolist()))
+        career = calibration.vocabulary if calibration is not None else frozenset()
+        worth = tuple(t for t in cover.missing if t.foreign or t.proper or t.text not in career)
         if calibration is None:
             probability = 0.0 if not len(ranking.order) else 1.0
-            return Judgement(probability, 0.5, named, cover, roles, calibrated=False)
+            return Judgement(probability, 0.5, values, cover, roles, calibrated=False, named=worth)
         if not len(ranking.order):
-            return Judgement(0.0, calibration.threshold, named, cover, roles)
+            return Judgement(0.0, calibration.threshold, values, cover, roles, named=worth)
         x = row[[QUESTION_FEATURES.index(f) for f in calibration.abstention.features]]
         probability = float(calibration.abstention.probability(x[None, :])[0])
-        return Judgement(probability, calibration.threshold, named, cover, roles)
+        return Judgement(probability, calibration.threshold, values, cover, roles, named=worth)

@@ -102,6 +102,8 @@ class Answer:
     confidence: float = 0.0
     suggestions: list[Suggestion] = field(default_factory=list)
     related_jobs: list[RelatedJob] = field(default_factory=list)
+    shape: str = ""  # explanation, list, table or steps (extractive answers)
+    items: tuple[int, int] = (0, 0)  # list, steps and table answers: items shown, items in the section
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -113,6 +115,8 @@ class Answer:
             "notice": self.notice,
             "generated": self.generated,
             "confidence": round(self.confidence, 4),
+            "shape": self.shape,
+            "items": list(self.items),
             "suggestions": [s.to_dict() for s in self.suggestions],
             "related_jobs": [r.to_dict() for r in self.related_jobs],
         }

@@ -111,6 +111,9 @@ class _Draft:
     lines: list[str] = field(default_factory=list)
     numbers: dict[int, int] = field(default_factory=dict)
     quotes: dict[int, list[str]] = field(default_factory=dict)
+    shape: str = "explanation"  # the shape actually composed
+    items_shown: int = 0  # for list, steps and table answers: items shown of ...
+    items_total: int = 0  # ... the items the section holds
 
     def cite(self, section: int, quote: str) -> int:
         number = self.numbers.setdefault(section, len(self.numbers) + 1)
@@ -217,9 +220,8 @@ class ExtractiveAnswerer:
         draft = _Draft(snapshot)
         if language == "en":
             draft.lines += [labels["english_note"], ""]
-        missing = self._missing(ctx) if not ranking.pinned or ctx.item is not None else ""
-        if ranking.pinned and ctx.item is None:  # a question about one section: no partial-coverage note
-            missing = ""
+        # a question about one section (pinned, not a numbered item) gets no partial-coverage note
+        missing = "" if ranking.pinned and ctx.item is None else self._missing(ctx)
         if missing:
             draft.lines += [labels["missing"].format(terms=missing), labels["partial"], ""]
         wanted = shape or ctx.shape
@@ -239,11 +241,11 @@ class ExtractiveAnswerer:
 
     def _missing(self, ctx: AnswerContext) -> str:
         judgement = ctx.judgement
-        if judgement is None or not judgement.coverage.missing:
+        if judgement is None or not judgement.named:
             return ""
         quote = TEXT[ctx.language]["quote"]
         joiner = TEXT[ctx.language]["joiner"]
-        return joiner.join(quote.format(t.shown) for t in judgement.coverage.missing[:3])
+        return joiner.join(quote.format(t.shown) for t in judgement.named[:3])
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of
@@ -348,6 +350,8 @@ class ExtractiveAnswerer:
         draft.lines.append(labels[key].format(title=title, n=len(items)))
         draft.lines.append("")
         shown = items[: self.max_items]
+        draft.shape = "steps" if numbered else "list"
+        draft.items_shown, draft.items_total = len(shown), len(items)
         for i, (text, cited) in enumerate(shown, start=1):
             marker = f"{i}." if numbered else "-"
             draft.lines.append(f"{marker} {text} [{draft.cite(cited, text)}]")
@@ -389,6 +393,8 @@ class ExtractiveAnswerer:
             draft.lines.append("| " + " | ".join(cell(v) for v in values) + " |")
         if len(table.rows) > len(rows):
             draft.lines += ["", TEXT[ctx.language]["more"].format(n=len(table.rows) - len(rows))]
+        draft.shape = "table"
+        draft.items_shown, draft.items_total = len(rows), len(table.rows)
         return True
 
     def _row_scores(self, ctx: AnswerContext, section: int, table: Table) -> dict[int, float]:
@@ -437,6 +443,8 @@ class ExtractiveAnswerer:
             citations=citations,
             language=ctx.language,
             hits=ctx.hits,
+            shape=draft.shape,
+            items=(draft.items_shown, draft.items_total),
         )
 
     # -- abstaining ------------------------------------------------------------------------------
@@ -454,8 +462,8 @@ class ExtractiveAnswerer:
         if empty:
             return Answer(text=text["empty"], abstained=True, language=language)
         lines = [text["abstain"]]
-        if judgement is not None and judgement.coverage.missing:
-            terms = text["joiner"].join(text["quote"].format(t.shown) for t in judgement.coverage.missing[:3])
+        if judgement is not None and judgement.named:
+            terms = text["joiner"].join(text["quote"].format(t.shown) for t in judgement.named[:3])
             lines.append(text["missing"].format(terms=terms))
         seen: list[str] = []
         for hit in hits:

@@ -31,6 +31,22 @@ _LIST = re.compile(
 _TABLE = re.compile(r"比較|違い|表で|一覧表|\bcompare\b|\bcomparison\b|\bdifference\b|\bvs\.?\b", re.IGNORECASE)
 
 
+# Words that ask for a format outright: they decide before any classifier.
+_EXPLICIT = (
+    ("table", re.compile(r"表で|表に|一覧表|比較|\btable\b|\bcompare\b|\bcomparison\b", re.IGNORECASE)),
+    ("steps", re.compile(r"順番|順序|ステップ|手順|\bstep[- ]by[- ]step\b|\bsteps\b|\bin order\b", re.IGNORECASE)),
+    ("list", re.compile(r"全部|すべて|全て|一覧|リストで|\blist (?:all|every)\b|\ball (?:the )?\w+s\b", re.IGNORECASE)),
+)
+
+
+def explicit_shape(question: str) -> str | None:
+    """The shape a question asks for in so many words (「表で比較して」, "list all"), if any."""
+    for shape, pattern in _EXPLICIT:
+        if pattern.search(question):
+            return shape
+    return None
+
+
 def shape_by_rules(question: str) -> str:
     """The shape a question asks for, by its interrogatives."""
     if _STEPS.search(question):
@@ -43,7 +59,10 @@ def shape_by_rules(question: str) -> str:
 
 
 def question_shape(question: str, vector: np.ndarray | None, model: IntentModel | None) -> str:
-    """The fitted classifier's shape when there is one, else the rules'."""
+    """A format asked for outright; else the fitted classifier's shape; else the rules'."""
+    explicit = explicit_shape(question)
+    if explicit is not None:
+        return explicit
     if model is None or vector is None:
         return shape_by_rules(question)
     return SHAPES[int(np.argmax(model.probabilities(vector)))]

@@ -7,6 +7,7 @@ A calibration is a folder::
     intent_weights.npy    (types, d) and intent_bias.npy (types,): question intent
     scope_weights.npy     (d,): does a career guide answer this kind of question
     shape_weights.npy     (shapes, d) and shape_bias.npy (shapes,): the answer shape asked for
+    vocabulary.json       content terms of the training guides (career vocabulary)
     adapter.npy           (d, d) query adapter (only when one was kept)
 
 All arrays are read with ``allow_pickle=False``. A calibration belongs to the model whose
@@ -36,7 +37,18 @@ ANSWER_SHAPES = ("explanation", "list", "table", "steps")
 #: Bump when the folder's layout changes; older calibrations are refitted.
 CALIBRATION_FORMAT = 1
 CALIBRATION_FILE = "calibration.json"
+VOCABULARY_FILE = "vocabulary.json"
 _ARRAYS = ("type_prototypes", "intent_weights", "intent_bias", "scope_weights", "shape_weights", "shape_bias", "adapter")
+
+
+def _read_vocabulary(path: Path) -> frozenset[str]:
+    """The terms of a calibration's ``vocabulary.json`` (empty when the file is absent)."""
+    if not path.exists():
+        return frozenset()
+    terms = json.loads(path.read_text(encoding="utf-8")).get("terms", [])
+    if not isinstance(terms, list):
+        raise ValueError(f"{path.name} must hold a list under 'terms'")
+    return frozenset(str(t) for t in terms)
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,10 @@ class Calibration:
     #: Terms that answerable training questions of several guides use ("コツ", "japan"): the way
     #: people ask, not a topic, so a guide need not contain them.
     question_terms: frozenset[str] = frozenset()
+    #: Content terms of the training guides: ordinary career vocabulary. A missing term of a
+    #: question is named to the reader only when it is a name or loanword or lies outside this
+    #: (「楽天」「天気」, not 「比較」「初心者」).
+    vocabulary: frozenset[str] = frozenset()
     data: dict[str, Any] = field(default_factory=dict)  # hash, files, counts, guides, split
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # fitted knobs (candidate guides, ...)
@@ -74,6 +90,7 @@ class Calibration:
         """Short content hash: two calibrations with the same id are the same fit."""
         blob = json.dumps(self._json(), sort_keys=True, ensure_ascii=False).encode()
         digest = hashlib.sha256(blob)
+        digest.update("\n".join(sorted(self.vocabulary)).encode())
         for name in _ARRAYS:
             array = self._array(name)
             if array is not None:
@@ -131,6 +148,9 @@ class Calibration:
                 array = self._array(name)
                 if array is not None:
                     np.save(tmp / f"{name}.npy", np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+            (tmp / VOCABULARY_FILE).write_text(
+                json.dumps({"terms": sorted(self.vocabulary)}, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
             (tmp / CALIBRATION_FILE).write_text(
                 json.dumps(self._json() | {"id": self.id}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
             )
@@ -191,6 +211,7 @@ class Calibration:
                 adapter=None if arrays["adapter"] is None else np.asarray(arrays["adapter"], dtype=np.float32),
                 reranker=str(data.get("reranker", "")),
                 question_terms=frozenset(str(t) for t in data.get("question_terms", [])),
+                vocabulary=_read_vocabulary(folder / VOCABULARY_FILE),
                 data=dict(data.get("data", {})),
                 metrics=dict(data.get("metrics", {})),
                 settings=dict(data.get("settings", {})),

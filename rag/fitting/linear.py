@@ -77,38 +77,49 @@ def fit_ranker(
 
     For a group with positives P the loss is ``-log Σ_{i∈P} softmax(s)_i``; a group with known
     wrong candidates N (and no positives) adds ``-log(1 - Σ_{i∈N} softmax(s)_i)``. ``l2`` is
-    the ridge penalty on standardised weights (per group on average).
+    the ridge penalty on standardised weights (per group on average). All groups are scored in
+    one matrix product; per-group sums are segment reductions.
     """
     from scipy.optimize import minimize
 
     usable = [g for g in groups if len(g.x) > 1 and (g.positive.any() or (g.negative is not None and g.negative.any()))]
     if not usable:
         raise ValueError("no question has an acceptable or a known-wrong candidate among its candidates")
-    mean, scale = _standardiser(np.concatenate([g.x for g in usable]))
-    xs = [(g.x - mean) / scale for g in usable]
+    x_all = np.concatenate([g.x for g in usable]).astype(np.float64)
+    mean, scale = _standardiser(x_all)
+    x = (x_all - mean) / scale
+    sizes = np.array([len(g.x) for g in usable])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group = np.repeat(np.arange(len(usable)), sizes)
+    pos = np.concatenate([g.positive for g in usable]).astype(np.float64)
+    neg = np.concatenate([g.negative if g.negative is not None else np.zeros(len(g.x), bool) for g in usable]).astype(np.float64)
+    weight = np.array([g.weight for g in usable], dtype=np.float64)
+    has_pos = np.add.reduceat(pos, starts) > 0
+    has_neg = np.add.reduceat(neg, starts) > 0
     mask = np.array([f not in fixed_zero for f in features], dtype=np.float64)
-    total = sum(g.weight for g in usable)
+    total = weight.sum()
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         w = w * mask
-        value, grad = 0.0, np.zeros_like(w)
-        for g, x in zip(usable, xs):
-            s = x @ w
-            s = s - s.max()
-            p = np.exp(s)
-            p /= p.sum()
-            if g.positive.any():
-                mass = p[g.positive].sum()
-                q = np.where(g.positive, p, 0.0) / max(mass, 1e-300)
-                value -= g.weight * np.log(max(mass, 1e-300))
-                grad -= g.weight * (x.T @ (q - p))
-            if g.negative is not None and g.negative.any():
-                bad = p[g.negative].sum()
-                good = max(1.0 - bad, 1e-12)
-                # d/dw -log(1 - Σ_N p) = (Σ_N p (x_i - x̄)) / (1 - Σ_N p)
-                xbar = p @ x
-                value -= g.weight * np.log(good)
-                grad += g.weight * ((np.where(g.negative, p, 0.0) @ (x - xbar)) / good)
+        s = x @ w
+        s = s - np.maximum.reduceat(s, starts)[group]
+        e = np.exp(s)
+        p = e / np.add.reduceat(e, starts)[group]
+        value = 0.0
+        grad = np.zeros_like(w)
+        mass = np.maximum(np.add.reduceat(p * pos, starts), 1e-300)
+        gw = weight * has_pos
+        value -= float(np.sum(gw * np.log(mass)))
+        q = p * pos / mass[group]
+        grad -= x.T @ (gw[group] * (q - p))
+        if has_neg.any():
+            bad = np.add.reduceat(p * neg, starts)
+            good = np.maximum(1.0 - bad, 1e-12)
+            nw = weight * has_neg
+            value -= float(np.sum(nw * np.log(good)))
+            xbar = np.add.reduceat(p[:, None] * x, starts)
+            coef = (nw / good)[group] * p * neg
+            grad += x.T @ coef - xbar.T @ np.add.reduceat(coef, starts)
         value = value / total + 0.5 * l2 * float(w @ w) / total
         grad = grad / total + l2 * w / total
         return value, grad * mask
@@ -147,31 +158,46 @@ def fit_logistic(
 
 
 def fit_softmax_classifier(
-    x: np.ndarray, targets: np.ndarray, *, l2: float = 1.0
+    x: np.ndarray, targets: np.ndarray, *, l2: float = 1.0, rank: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Multinomial logistic regression with soft targets (rows sum to 1): weights (k, d) and biases (k,)."""
+    """Multinomial logistic regression with soft targets (rows sum to 1): weights (k, d) and biases (k,).
+
+    Fitted in the ``rank`` principal directions of ``x`` (a few hundred labelled questions do
+    not determine more), then mapped back to the input space, so it applies to raw vectors.
+    """
     from scipy.optimize import minimize
 
     x = np.asarray(x, dtype=np.float64)
     t = np.asarray(targets, dtype=np.float64)
     n, d = x.shape
     k = t.shape[1]
+    centre = x.mean(axis=0)
+    if d > rank:
+        _, _, vt = np.linalg.svd(x - centre, full_matrices=False)
+        basis = vt[:rank]  # (r, d)
+    else:
+        basis = np.eye(d)
+    z = (x - centre) @ basis.T
+    r = z.shape[1]
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
-        w = params[: k * d].reshape(k, d)
-        b = params[k * d :]
-        s = x @ w.T + b
+        w = params[: k * r].reshape(k, r)
+        b = params[k * r :]
+        s = z @ w.T + b
         s -= s.max(axis=1, keepdims=True)
         p = np.exp(s)
         p /= p.sum(axis=1, keepdims=True)
         value = -np.sum(t * np.log(p + 1e-12)) / n + 0.5 * l2 * float(np.sum(w * w)) / n
-        r = (p - t) / n
-        gw = r.T @ x + l2 * w / n
-        gb = r.sum(axis=0)
+        g = (p - t) / n
+        gw = g.T @ z + l2 * w / n
+        gb = g.sum(axis=0)
         return value, np.concatenate([gw.ravel(), gb])
 
-    result = minimize(loss, np.zeros(k * d + k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return result.x[: k * d].reshape(k, d), result.x[k * d :]
+    result = minimize(loss, np.zeros(k * r + k), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    w_small = result.x[: k * r].reshape(k, r)
+    bias = result.x[k * r :]
+    weights = w_small @ basis  # (k, d)
+    return weights, bias - weights @ centre
 
 
 def softmax_rows(s: np.ndarray) -> np.ndarray:

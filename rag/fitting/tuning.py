@@ -44,10 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("rag.fitting")
 
 #: Ridge penalties tried by leave-one-guide-out cross-validation.
-RANKER_L2 = (0.3, 1.0, 3.0, 10.0, 30.0)
-INTENT_L2 = (0.01, 0.03, 0.1, 0.3, 1.0)
-SCOPE_L2 = (1.0, 3.0, 10.0, 30.0, 100.0)
-ABSTAIN_L2 = (0.3, 1.0, 3.0, 10.0, 30.0)
+RANKER_L2 = (0.3, 3.0, 30.0)
+INTENT_L2 = (0.01, 0.1, 1.0)
+SCOPE_L2 = (1.0, 10.0, 100.0)
+ABSTAIN_L2 = (0.3, 3.0, 30.0)
 #: The abstention threshold keeps at most this share of answerable training questions unanswered
 #: (leave-one-guide-out) and, within that, abstains on as many unanswerable ones as it can.
 MAX_ANSWERABLE_ABSTAINED = 0.05
@@ -263,7 +263,7 @@ def fit_scope(samples: Sequence[Sample], l2_grid: Sequence[float] = SCOPE_L2) ->
 def fit_shape(samples: Sequence[Sample], l2_grid: Sequence[float] = INTENT_L2) -> tuple[IntentModel | None, dict[str, Any]]:
     """The answer-shape classifier on the labelled ``shape`` of the training questions, with its
     leave-one-guide-out accuracy next to that of the interrogative rules."""
-    from ..answers.shape import SHAPES, shape_by_rules
+    from ..answers.shape import SHAPES, explicit_shape, shape_by_rules
 
     labelled = [s for s in samples if s.question.shape in SHAPES]
     if len({s.question.shape for s in labelled}) < 2:
@@ -273,16 +273,21 @@ def fit_shape(samples: Sequence[Sample], l2_grid: Sequence[float] = INTENT_L2) -
     for i, s in enumerate(labelled):
         t[i, SHAPES.index(s.question.shape)] = 1.0
     keys = np.array([s.guide_key for s in labelled])
-    best: tuple[float, float] | None = None
+    explicit = [explicit_shape(s.question.question) for s in labelled]
+    best: tuple[float, float, float] | None = None
     for l2 in l2_grid:
-        right = 0
+        right = right_with_explicit = 0
         for guide in sorted(set(keys.tolist())):
             held = keys == guide
             w, b = fit_softmax_classifier(x[~held], t[~held], l2=l2)
-            right += int(np.sum(np.argmax(x[held] @ w.T + b, axis=1) == np.argmax(t[held], axis=1)))
+            predicted = np.argmax(x[held] @ w.T + b, axis=1)
+            truth = np.argmax(t[held], axis=1)
+            right += int(np.sum(predicted == truth))
+            for p, y, e in zip(predicted, truth, [e for e, h in zip(explicit, held) if h]):
+                right_with_explicit += int((SHAPES.index(e) if e else p) == y)
         accuracy = right / len(labelled)
         if best is None or accuracy > best[0]:
-            best = (accuracy, l2)
+            best = (accuracy, l2, right_with_explicit / len(labelled))
     assert best is not None
     w, b = fit_softmax_classifier(x, t, l2=best[1])
     rules = float(np.mean([shape_by_rules(s.question.question) == s.question.shape for s in labelled]))
@@ -290,6 +295,7 @@ def fit_shape(samples: Sequence[Sample], l2_grid: Sequence[float] = INTENT_L2) -
         "questions": len(labelled),
         "l2": best[1],
         "cv_accuracy": round(best[0], 4),
+        "cv_accuracy_with_explicit_format_words": round(best[2], 4),
         "rules_accuracy": round(rules, 4),
     }
 
@@ -492,6 +498,7 @@ def fit_calibration(
         shape=shape,
         reranker=rerank.name if rerank is not None else "",
         question_terms=common,
+        vocabulary=frozenset().union(*(snapshot.vocabulary.get(g, frozenset()) for g in train_guides)),
         data=data,
         metrics={"cross_validation": {k: report[k] for k in ("ranker_cv_hit@1", "abstain_cv", "threshold")}},
     )
@@ -582,7 +589,7 @@ def tune(
     )
     say(f"fitting index of {len(list(guides_dir.iterdir()))} guides with {settings.model} in {fit_settings.index_dir}")
     assistant = Assistant(fit_settings, embedder=embedder)
-    assistant.refresh(progress=progress)
+    assistant.refresh(progress=progress, calibrate=False)
     session = FitSession(assistant)
     before_calibration = assistant.snapshot.calibration
 

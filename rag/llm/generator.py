@@ -102,11 +102,15 @@ class LLMAnswerer:
     # -- answers ----------------------------------------------------------------------------
     def stream(self, ctx: AnswerContext, extractive: Answer) -> Iterator[str | Answer]:
         """Yield sanitised text pieces as they arrive, then exactly one final :class:`Answer`."""
-        passages = select_passages(ctx.hits, ctx.snapshot.guides)
+        whole = None
+        if ctx.shape in ("list", "steps", "table") and ctx.ranking is not None and len(ctx.ranking.order):
+            index = int(ctx.ranking.sections[0])
+            whole = (index, ctx.snapshot.sections[index])
+        passages = select_passages(ctx.hits, ctx.snapshot.guides, whole_section=whole)
         if not passages:
             yield from self._fallback(extractive, "nothing to answer from")
             return
-        messages = answer_messages(ctx.question, ctx.query, ctx.language, passages)
+        messages = answer_messages(ctx.question, ctx.query, ctx.language, passages, ctx.shape)
         sanitizer = StreamSanitizer()
         raw: list[str] = []
         try:
