@@ -202,16 +202,11 @@ class Assistant:
         query = retrieval_query(cleaned, history, self.settings.history_turns)
         return self._rank(snapshot, query, guide, ordinal(cleaned)).hits(snapshot, k)
 
-    def _vector(self, query: RetrievalQuery, calibration: Calibration | None) -> np.ndarray:
-        """The query vector: the normalised mean of the vectors of the query's parts, moved by
-        the calibration's query adapter when it has one."""
+    def _vector(self, query: RetrievalQuery) -> np.ndarray:
+        """The query vector: the normalised mean of the vectors of the query's parts."""
         vectors = self.embedder.embed_queries(list(query.parts))
         vector = vectors.sum(axis=0)
-        vector = vector / (np.linalg.norm(vector) or 1.0)
-        if calibration is not None and calibration.adapter is not None:
-            vector = calibration.adapter @ vector
-            vector = vector / (np.linalg.norm(vector) or 1.0)
-        return vector.astype(np.float32)
+        return (vector / (np.linalg.norm(vector) or 1.0)).astype(np.float32)
 
     def _rank(
         self,
@@ -225,7 +220,7 @@ class Assistant:
         return self.retriever.rank(
             snapshot,
             query,
-            self._vector(query, calibration) if vector is None else vector,
+            self._vector(query) if vector is None else vector,
             guide=guide,
             item=item,
             calibration=calibration,
@@ -255,7 +250,7 @@ class Assistant:
             if rewritten:
                 query = RetrievalQuery(rewritten, (rewritten,), query.context)
         item = ordinal(cleaned)
-        vector = self._vector(query, snapshot.calibration)
+        vector = self._vector(query)
         ranking = self._rank(snapshot, query, guide, item, vector)
         if pinned_section is not None:
             ranking = ranking.pinned_to(snapshot, pinned_section)

@@ -65,10 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guide", default=None, help="only this guide (slug)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
 
-    p = sub.add_parser("eval", help="evaluate over a JSONL question file")
+    p = sub.add_parser("eval", help="evaluate over JSONL question files or a split of the labelled corpus")
     _common(p)
-    p.add_argument("questions", type=Path)
+    p.add_argument("questions", type=Path, nargs="*", help="question files (JSONL)")
+    p.add_argument(
+        "--split", default=None, choices=("train", "heldout", "seed", "offtopic"),
+        help="evaluate the labelled corpus's questions of this split (with --corpus; use --seeds-dir eval/guides)",
+    )
     p.add_argument("--out", type=Path, default=None, help="results JSONL (default: results/<name>.results.jsonl)")
+
+    p = sub.add_parser("guides", help="list the indexed guides (and the files that were skipped)")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the library as JSON")
 
     p = sub.add_parser("tune", help="fit ranking and abstention for the model from labelled questions")
     _common(p)
@@ -113,12 +121,12 @@ def _require_question(question: str) -> None:
         raise QuestionError("the question is empty; type a question, for example: rag ask \"CISOに必要なスキルは？\"")
 
 
-def _open(settings: Settings, *, auto_build: bool = True):  # noqa: ANN202 - returns rag.Assistant, imported lazily
+def _open(settings: Settings, *, auto_build: bool = True, warn_skipped: bool = True):  # noqa: ANN202 - rag.Assistant
     from .assistant import Assistant
 
     assistant = Assistant(settings)
     report = assistant.refresh(progress=True, auto_build=auto_build)
-    for skipped in assistant.skipped:
+    for skipped in assistant.skipped if warn_skipped else []:
         print(f"warning: {skipped}", file=sys.stderr)
     if report is not None:
         print(
@@ -197,17 +205,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``rag eval``."""
     from .evaluation import evaluate, format_summary, load_questions
 
-    questions = load_questions(args.questions)
-    assistant = _open(settings_from_args(args), auto_build=not args.no_build)
+    settings = settings_from_args(args)
+    if not args.questions and not args.split:
+        raise QuestionError("give question files, or --split heldout (the labelled corpus); see rag eval --help")
+    questions = [q for path in args.questions for q in load_questions(path)]
+    if args.split:
+        from .fitting.corpus import Corpus
+
+        questions += Corpus.load(settings.corpus_dir).questions(args.split)
+    assistant = _open(settings, auto_build=not args.no_build)
     from tqdm import tqdm
 
     bar = tqdm(total=len(questions), desc="questions", unit="q", file=sys.stderr)
     run = evaluate(assistant, questions, on_result=lambda row: bar.update(1))
     bar.close()
-    out = args.out or Path("results") / f"{args.questions.stem}.results.jsonl"
+    name = args.split or args.questions[0].stem
+    out = args.out or Path("results") / f"{name}.results.jsonl"
     summary_path = run.save(out)
     print(format_summary(run.summary))
     print(f"results: {out}\nsummary: {summary_path}")
+    return EXIT_OK
+
+
+def cmd_guides(args: argparse.Namespace) -> int:
+    """``rag guides``: the library — each guide's title, sections, tags — and skipped files."""
+    assistant = _open(settings_from_args(args), auto_build=not args.no_build, warn_skipped=False)
+    library = assistant.library()
+    skipped = [{"path": str(s.path), "reason": s.reason} for s in assistant.skipped]
+    if args.json:
+        print(json.dumps({"guides": [g.to_dict() for g in library], "skipped": skipped}, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for info in library:
+        related = ", ".join(r.slug + ("" if r.indexed else " (not indexed)") for r in info.related_jobs)
+        print(f"{info.slug}: {info.title} — {info.sections} sections, indexed {info.indexed_at}")
+        if info.description:
+            print(f"    {info.description}")
+        if info.tags:
+            print(f"    tags: {', '.join(info.tags)}")
+        if related:
+            print(f"    related jobs: {related}")
+        print(f"    file: {info.path}")
+    for item in skipped:
+        print(f"skipped {item['path']}: {item['reason']}")
     return EXIT_OK
 
 
@@ -266,6 +305,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "search": cmd_search,
     "eval": cmd_eval,
+    "guides": cmd_guides,
     "tune": cmd_tune,
     "serve": cmd_serve,
 }

@@ -190,10 +190,15 @@ def answer_checks(answer: Answer) -> dict[str, Any]:
 
     body = answer_body(answer.text) if answer.citations else answer.text
     lines = [ln.strip() for ln in body.splitlines() if ln.strip()]
-    sentences = [re.sub(r"\s*\[\d+\]$", "", ln.lstrip("-0123456789. ")) for ln in lines]
-    content = [s for s in sentences if s]
+    content = [re.sub(r"\s*\[\d+\]$", "", re.sub(r"^(?:- |\d+\. )", "", ln)) for ln in lines]
+
+    def announces_nothing(i: int) -> bool:
+        """A pointer (「以下に…解説します。」, 「アクション:」) with no item or table after it."""
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        return not re.match(r"^(?:- |\d+\. |\|)", following)
+
     dangling = sum(
-        1 for i, s in enumerate(content) if is_pointer(s) and (i + 1 == len(content) or not lines[i + 1][:2] in ("- ", "1."))
+        1 for i, s in enumerate(content) if s and is_pointer(s) and not s.startswith("From the guides") and announces_nothing(i)
     )
     shown, total = answer.items
     return {
@@ -203,7 +208,7 @@ def answer_checks(answer: Answer) -> dict[str, Any]:
         "list_complete": (shown >= min(total, 15)) if total else None,
         "dangling_pointers": dangling,
         "label_leaks": len(_LABEL_LEAK.findall(body)),
-        "duplicate_lines": len(content) - len(set(content)),
+        "duplicate_lines": len([s for s in content if s]) - len({s for s in content if s}),
         "answer_chars": len(body),
     }
 

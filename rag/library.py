@@ -122,9 +122,10 @@ def question_about(snapshot: IndexSnapshot, section: int, language: str) -> str:
     s = snapshot.sections[section]
     label = snapshot.guides[s.guide].label
     title = section_title(s.heading_path[-1]) if s.heading_path else label
+    named = label in title  # 「CISOの将来展望」 already names its guide
     if language == "en":
-        return f'Tell me about "{title}" ({label})'
-    return f"{label}の「{title}」について教えて"
+        return f'Tell me about "{title}"' + ("" if named else f" ({label})")
+    return f"「{title}」について教えて" if named else f"{label}の「{title}」について教えて"
 
 
 def suggestions(snapshot: IndexSnapshot, answer: Answer, language: str, limit: int = 4) -> list[Suggestion]:

@@ -24,12 +24,50 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rag import Settings  # noqa: E402
 from rag.assistant import Assistant  # noqa: E402
 from rag.embedding.embedder import Embedder  # noqa: E402
-from rag.fitting.adapter import adapt, fit_adapter  # noqa: E402
 from rag.fitting.corpus import Corpus  # noqa: E402
 from rag.fitting.features import QUESTION_FEATURES, RANK_FEATURES  # noqa: E402
 from rag.fitting.intent import SECTION_TYPES  # noqa: E402
 from rag.fitting.tuning import FitSession, Sample, fit_calibration, fitting_guides_dir  # noqa: E402
 from rag.retrieval import neutral_ranker, section_types  # noqa: E402
+
+# -- a linear query adapter (measured here; it did not help on held-out guides, so the
+# product does not carry one): q' = normalise(A q), A fitted with in-batch negatives on frozen
+# model vectors against each question's best gold chunk, pulled towards the identity.
+def fit_adapter(
+    queries: np.ndarray, targets: np.ndarray, *, temperature: float = 0.05, l2: float = 1.0, iterations: int = 200
+) -> np.ndarray:
+    """``A`` (d, d) minimising the in-batch softmax loss of ``A q_i`` against ``targets``."""
+    from scipy.optimize import minimize
+
+    q = np.asarray(queries, dtype=np.float64)
+    p = np.asarray(targets, dtype=np.float64)
+    n, d = q.shape
+    eye = np.eye(d)
+
+    def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        a = flat.reshape(d, d)
+        z = (q @ a.T) @ p.T / temperature  # (n, n): row i = adapted question i against every target
+        z -= z.max(axis=1, keepdims=True)
+        s = np.exp(z)
+        s /= s.sum(axis=1, keepdims=True)
+        value = -float(np.mean(np.log(s[np.arange(n), np.arange(n)] + 1e-12)))
+        diff = a - eye
+        value += l2 * float(np.sum(diff * diff)) / n
+        dz = s.copy()
+        dz[np.arange(n), np.arange(n)] -= 1.0
+        dz /= n * temperature
+        grad = (dz @ p).T @ q + 2 * l2 * diff / n
+        return value, grad.ravel()
+
+    result = minimize(loss, eye.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": iterations})
+    return result.x.reshape(d, d).astype(np.float32)
+
+
+def adapt(adapter: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``normalise(A v)``."""
+    moved = adapter @ np.asarray(vector, dtype=np.float32)
+    return (moved / (np.linalg.norm(moved) or 1.0)).astype(np.float32)
+
 
 BASE = ["dense", "dense_gap", "unit", "unit_gap", "keyword"]
 HEADING = ["heading", "heading_gap"]

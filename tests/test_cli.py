@@ -47,8 +47,20 @@ def test_build_then_ask_search_eval(workdir):
     answer = json.loads(asked.stdout)
     assert answer["abstained"] is False and answer["citations"][0]["path"].startswith("Baker › ")
 
+    assert "Loading weights" not in asked.stderr  # no model-loading bar for a question
     searched = run("search", "発酵", "-k", "2", "--seeds-dir", "seeds", "--index-dir", "idx", cwd=workdir)
     assert searched.returncode == 0 and searched.stdout.startswith("1. [")
+    assert "Loading weights" not in searched.stderr
+    verbose = run("search", "発酵", "--verbose", "--seeds-dir", "seeds", "--index-dir", "idx", cwd=workdir)
+    assert "Loading weights" in verbose.stderr  # --verbose shows it
+
+    listed = run("guides", "--json", "--seeds-dir", "seeds", "--index-dir", "idx", cwd=workdir)
+    assert listed.returncode == 0, listed.stderr
+    library = json.loads(listed.stdout)
+    assert [g["slug"] for g in library["guides"]] == ["baker"] and library["guides"][0]["sections"] >= 2
+    assert library["skipped"][0]["path"].endswith("broken.md") and library["skipped"][0]["reason"]
+    plain = run("guides", "--seeds-dir", "seeds", "--index-dir", "idx", cwd=workdir)
+    assert plain.stdout.startswith("baker: ") and "skipped seeds/broken.md" in plain.stdout
 
     questions = workdir / "q.jsonl"
     questions.write_text(

@@ -41,7 +41,7 @@ def test_follow_up_vector_is_the_mean_of_context_and_question(seed_assistant):
     history = ["CISOを目指すならどんな資格を勉強すればいい？"]
     question = "その中でクラウドに特化したものはありますか？"
     query = retrieval_query(question, history)
-    vector = seed_assistant._vector(query, None)
+    vector = seed_assistant._vector(query)
     parts = seed_assistant.embedder.embed_queries(list(query.parts))
     expected = parts.sum(axis=0) / np.linalg.norm(parts.sum(axis=0))
     assert np.allclose(vector, expected, atol=1e-5)

@@ -34,6 +34,8 @@ from .structure import Structure, Table, parse
 
 #: Items shown in a list or steps answer before "… more in the full section".
 MAX_ITEMS = 15
+#: A list answer needs at least this many items (two labelled items, 「目的」「アクション」, are prose).
+MIN_LIST_ITEMS = 3
 #: Rows shown in a table answer.
 MAX_ROWS = 8
 #: Columns of a table answer besides the row label.
@@ -290,18 +292,35 @@ class ExtractiveAnswerer:
         if structure.tables:
             table = max(structure.tables, key=lambda t: len(t.rows))
             return [(row_text(table, row, limit=80), section) for row in table.rows]
-        items = structure.items
-        if len(items) >= 2:
-            return [(self._item_text(i.text), section) for i in items]
+        items = self._top_items(structure)
+        if len(items) >= MIN_LIST_ITEMS:
+            return [(self._item_text(text), section) for text in items]
         children = self._children(snapshot, section) if snapshot.layout.section_has_children[section] else []
         if len(children) >= 2:
             return [(self._child_text(ctx, c), c) for c in children]
         return []
 
     @staticmethod
+    def _top_items(structure: Structure) -> list[str]:
+        """Top-level list items; an item that is only a label (「アクション:」) carries its sub-items."""
+        grouped: list[tuple[str, list[str]]] = []
+        for block in structure.blocks:
+            if block.kind != "list":
+                continue
+            for item in block.items:
+                if item.depth == 0 or not grouped:
+                    grouped.append((item.text, []))
+                else:
+                    grouped[-1][1].append(item.text)
+        return [
+            f"{text.rstrip()} {' / '.join(children)}" if children and text.rstrip().endswith((":", "：")) else text
+            for text, children in grouped
+        ]
+
+    @staticmethod
     def _item_text(text: str) -> str:
         stripped = strip_label(text)
-        if stripped != text:
+        if stripped != text and stripped:
             label = text[: len(text) - len(stripped)].rstrip(":： ")
             return f"**{label}** — {shorten(stripped, 100)}"
         return shorten(text, 120)

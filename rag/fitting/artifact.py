@@ -8,7 +8,6 @@ A calibration is a folder::
     scope_weights.npy     (d,): does a career guide answer this kind of question
     shape_weights.npy     (shapes, d) and shape_bias.npy (shapes,): the answer shape asked for
     vocabulary.json       content terms of the training guides (career vocabulary)
-    adapter.npy           (d, d) query adapter (only when one was kept)
 
 All arrays are read with ``allow_pickle=False``. A calibration belongs to the model whose
 fingerprint it carries; loading it for another model is refused.
@@ -38,7 +37,7 @@ ANSWER_SHAPES = ("explanation", "list", "table", "steps")
 CALIBRATION_FORMAT = 1
 CALIBRATION_FILE = "calibration.json"
 VOCABULARY_FILE = "vocabulary.json"
-_ARRAYS = ("type_prototypes", "intent_weights", "intent_bias", "scope_weights", "shape_weights", "shape_bias", "adapter")
+_ARRAYS = ("type_prototypes", "intent_weights", "intent_bias", "scope_weights", "shape_weights", "shape_bias")
 
 
 def _read_vocabulary(path: Path) -> frozenset[str]:
@@ -53,7 +52,7 @@ def _read_vocabulary(path: Path) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Fitted ranking, abstention, section types, intent and (optionally) a query adapter."""
+    """Fitted ranking, abstention, section types, question intent and scope, and answer shapes."""
 
     model: str
     model_fingerprint: str
@@ -65,7 +64,6 @@ class Calibration:
     intent: IntentModel
     scope: ScopeModel
     shape: IntentModel | None = None  # p(answer shape | question vector), see rag.answers.shape
-    adapter: np.ndarray | None = None
     reranker: str = ""
     #: Terms that answerable training questions of several guides use ("コツ", "japan"): the way
     #: people ask, not a topic, so a guide need not contain them.
@@ -105,7 +103,6 @@ class Calibration:
             "scope_weights": self.scope.weights,
             "shape_weights": self.shape.weights if self.shape is not None else None,
             "shape_bias": self.shape.bias if self.shape is not None else None,
-            "adapter": self.adapter,
         }[name]
 
     def _json(self) -> dict[str, Any]:
@@ -120,7 +117,6 @@ class Calibration:
             "abstention": self.abstention.to_json(),
             "threshold": self.threshold,
             "scope_bias": self.scope.bias,
-            "adapter": self.adapter is not None,
             "reranker": self.reranker,
             "question_terms": sorted(self.question_terms),
             "settings": self.settings,
@@ -208,7 +204,6 @@ class Calibration:
                 else IntentModel(
                     np.asarray(arrays["shape_weights"], dtype=np.float64), np.asarray(arrays["shape_bias"], dtype=np.float64)
                 ),
-                adapter=None if arrays["adapter"] is None else np.asarray(arrays["adapter"], dtype=np.float32),
                 reranker=str(data.get("reranker", "")),
                 question_terms=frozenset(str(t) for t in data.get("question_terms", [])),
                 vocabulary=_read_vocabulary(folder / VOCABULARY_FILE),
@@ -226,8 +221,6 @@ class Calibration:
             "intent_bias": (calibration.intent.bias.shape, (k,)),
             "scope_weights": (calibration.scope.weights.shape, (dim,)),
         }
-        if calibration.adapter is not None:
-            shapes["adapter"] = (calibration.adapter.shape, (dim, dim))
         if calibration.shape is not None:
             shapes["shape_weights"] = (calibration.shape.weights.shape, (len(ANSWER_SHAPES), dim))
             shapes["shape_bias"] = (calibration.shape.bias.shape, (len(ANSWER_SHAPES),))
