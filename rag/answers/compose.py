@@ -242,12 +242,13 @@ class ExtractiveAnswerer:
         return self._finish(ctx, draft)
 
     def _missing(self, ctx: AnswerContext) -> str:
+        """Terms of an answered question that no indexed guide mentions (the answer is partial)."""
         judgement = ctx.judgement
-        if judgement is None or not judgement.named:
+        if judgement is None or not judgement.nowhere:
             return ""
         quote = TEXT[ctx.language]["quote"]
         joiner = TEXT[ctx.language]["joiner"]
-        return joiner.join(quote.format(t.shown) for t in judgement.named[:3])
+        return joiner.join(quote.format(t.shown) for t in judgement.nowhere[:3])
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of
