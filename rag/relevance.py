@@ -66,7 +66,6 @@ class Judgement:
     calibrated: bool = True
     forced: bool = False  # the reader asked about one section explicitly
     named: tuple[Term, ...] = ()  # missing terms worth naming when abstaining (「ビザ」「楽天」)
-    nowhere: tuple[Term, ...] = ()  # ... of which no indexed guide says anything: named in answers too
 
     @property
     def answer(self) -> bool:
@@ -143,12 +142,7 @@ class RelevanceModel:
         values = dict(zip(QUESTION_FEATURES, row.tolist()))
         career = calibration.vocabulary if calibration is not None else frozenset()
         worth = tuple(t for t in cover.missing if len(t.text) > 1 and (t.foreign or t.proper or t.text not in career))
-        nowhere = tuple(
-            t for t in worth
-            if t.text not in career
-            and not any(t.text in v or t.text in snapshot.folded_text.get(g, "") for g, v in snapshot.vocabulary.items())
-        )
-        names = {"named": worth, "nowhere": nowhere}
+        names = {"named": worth}
         if calibration is None:
             probability = 0.0 if not len(ranking.order) else 1.0
             return Judgement(probability, 0.5, values, cover, roles, calibrated=False, **names)

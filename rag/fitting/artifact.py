@@ -72,6 +72,10 @@ class Calibration:
     #: question is named to the reader only when it is a name or loanword or lies outside this
     #: (「楽天」「天気」, not 「比較」「初心者」).
     vocabulary: frozenset[str] = frozenset()
+    #: Cross-lingual claim support for generated answers: the least similarity (mean of best
+    #: sentence and whole passage cosine) at which a cited passage supports a claim in another
+    #: language (rag.llm.verification); None when no labelled claims were available.
+    claim_support: float | None = None
     data: dict[str, Any] = field(default_factory=dict)  # hash, files, counts, guides, split
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # fitted knobs (candidate guides, ...)
@@ -117,6 +121,7 @@ class Calibration:
             "abstention": self.abstention.to_json(),
             "threshold": self.threshold,
             "scope_bias": self.scope.bias,
+            "claim_support": self.claim_support,
             "reranker": self.reranker,
             "question_terms": sorted(self.question_terms),
             "settings": self.settings,
@@ -207,6 +212,7 @@ class Calibration:
                 reranker=str(data.get("reranker", "")),
                 question_terms=frozenset(str(t) for t in data.get("question_terms", [])),
                 vocabulary=_read_vocabulary(folder / VOCABULARY_FILE),
+                claim_support=None if data.get("claim_support") is None else float(data["claim_support"]),
                 data=dict(data.get("data", {})),
                 metrics=dict(data.get("metrics", {})),
                 settings=dict(data.get("settings", {})),

@@ -377,6 +377,67 @@ class FitResult:
     report: dict[str, Any]
 
 
+CLAIMS_FILE = "claims.jsonl"
+#: Weight of accepting an unsupported claim against dropping a supported one.
+FALSE_ACCEPT_COST = 2
+
+
+def fit_claim_support(session: FitSession, path: Path) -> dict[str, Any]:
+    """The cross-lingual claim-support threshold of this model, from labelled claims.
+
+    Each line of ``path`` names a guide, a phrase that locates its passage, a claim and
+    whether the passage supports it. Claims in another script than their passage, and that the
+    identifier check lets through (an invented figure or name never reaches the similarity),
+    are scored as the verifier scores them; the threshold minimises the errors with a false acceptance
+    counted :data:`FALSE_ACCEPT_COST` times (a claim shown without support is worse than a
+    supported one dropped: the extractive answer stands in).
+    """
+    from ..llm.verification import Evidence, cross_lingual_similarity, same_script, ungrounded_tokens
+
+    if not Path(path).is_file():
+        return {"claims": 0}
+    snapshot, embedder = session.snapshot, session.assistant.embedder
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    scored: list[tuple[float, bool]] = []
+    caught = 0  # claims the identifier check rejects before any similarity is computed
+    for row in rows:
+        chunk = next(
+            (c for c in snapshot.chunks if c.guide == row.get("guide") and row.get("phrase", "\0") in c.text), None
+        )
+        if chunk is None or same_script(row["claim"], chunk.text):
+            continue
+        if ungrounded_tokens(row["claim"], chunk.text):
+            caught += 1
+            continue
+        span = snapshot.units_of(chunk.id)
+        units = np.asarray(snapshot.unit_vectors[span.start : span.stop]) if len(span) else np.zeros((0, 1))
+        passage = embedder.embed_passages([chunk.text])[0]
+        ev = Evidence(text=chunk.text, context=chunk.text, unit_vectors=units if len(units) else passage[None, :], vector=passage)
+        claim = embedder.embed_queries([row["claim"]])[0]
+        scored.append((cross_lingual_similarity(claim, ev), bool(row["supported"])))
+    if len({s for _, s in scored}) < 2:
+        return {"claims": len(scored), "rejected_by_identifier_check": caught}
+    scores = np.array([s for s, _ in scored])
+    labels = np.array([y for _, y in scored])
+    candidates = np.unique(scores)
+    errors = [
+        int(np.sum((scores < t) & labels)) + FALSE_ACCEPT_COST * int(np.sum((scores >= t) & ~labels))
+        for t in candidates
+    ]
+    best = candidates[int(np.argmin(errors))]
+    below = scores[scores < best]
+    threshold = float((below.max() + best) / 2) if len(below) else float(best)
+    return {
+        "claims": len(scored),
+        "rejected_by_identifier_check": caught,
+        "threshold": round(threshold, 4),
+        "false_accepts": int(np.sum((scores >= threshold) & ~labels)),
+        "false_rejects": int(np.sum((scores < threshold) & labels)),
+        "supported_range": [round(float(scores[labels].min()), 4), round(float(scores[labels].max()), 4)],
+        "unsupported_range": [round(float(scores[~labels].min()), 4), round(float(scores[~labels].max()), 4)],
+    }
+
+
 def fit_calibration(
     session: FitSession,
     train: Sequence[Sample],
@@ -605,6 +666,8 @@ def tune(
         train.append(sample)
 
     files = corpus.files("train") + [Path(p) for p in extra_questions] + ([Path(feedback)] if feedback else [])
+    if (corpus.root / CLAIMS_FILE).is_file():
+        files.append(corpus.root / CLAIMS_FILE)
     data = {
         "hash": data_hash(files),
         "corpus": str(corpus.root),
@@ -624,9 +687,11 @@ def tune(
         data=data,
         rerank=assistant.reranker,
     )
+    claims = fit_claim_support(session, corpus.root / CLAIMS_FILE)
+    result.report["claim_support"] = claims
+    calibration = replace(result.calibration, claim_support=claims.get("threshold"))
     before: dict[str, dict[str, Any]] = {}
     after: dict[str, dict[str, Any]] = {}
-    calibration = result.calibration
     if measure:
         for part in ("heldout", "seed", "offtopic"):
             questions = corpus.questions(part)

@@ -149,7 +149,9 @@ class LLMAnswerer:
         claims = split_claims(text)
         evidence = self._evidence(ctx, passages)
         vectors = self._claim_vectors(claims, evidence, passages)
-        kept = verify_claims(claims, evidence, vectors)
+        calibration = ctx.snapshot.calibration
+        threshold = calibration.claim_support if calibration is not None else None
+        kept = verify_claims(claims, evidence, vectors, threshold)
         for claim in claims:
             if claim not in kept:
                 log.info("dropped claim %r (cited %s, scores %s)", claim.text[:80], claim.cited, claim.scores)
