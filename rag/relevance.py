@@ -114,7 +114,9 @@ class RelevanceModel:
         values["missing_foreign"] = float(bool(cover.missing_foreign))
         texts = snapshot.folded_text.values()
         roles = tuple(r for r in sorted(roles_asked(question)) if not any(r in t for t in texts))
-        values["names_guide"] = float(bool(ranking.named))
+        # the guide is known: the question (or its conversation) names it, or only one guide is
+        # searched (a one-guide collection, or the reader's filter)
+        values["names_guide"] = float(bool(ranking.named) or len(ranking.guides) == 1)
         values["english"] = float(language == "en")
         values["asks_when"] = float(bool(_ASKS_WHEN.search(question)))
         values["asks_amount"] = float(bool(_ASKS_AMOUNT.search(question)))

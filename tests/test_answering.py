@@ -17,6 +17,8 @@ def test_pointers_labels_and_fragments():
     assert not is_pointer("CISOは経営層と連携し、セキュリティ戦略を策定します。")
     assert strip_label("詳細: 経営層と連携し、成熟度モデルを設定します。") == "経営層と連携し、成熟度モデルを設定します。"
     assert strip_label("CISOは経営層の一員です。") == "CISOは経営層の一員です。"
+    kept = "国内外の法規制（例：個人情報保護法、GDPR）を遵守します。"
+    assert strip_label(kept) == kept  # a colon inside brackets is no label
     fragments = FragmentDetector()
     assert fragments.is_fragment("高度な技術的洞察力、卓越した危機管理能力、そして組織を動かすリーダーシップ。")
     assert not fragments.is_fragment("CISOはインシデント対応を指揮します。")

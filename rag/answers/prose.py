@@ -22,7 +22,8 @@ _POINTER = re.compile(
     r"|(?:以下|次)の(?:通り|とおり)(?:です)?[。：:]?$"
     r"|[:：]$"
 )
-_LABEL = re.compile(r"^([^:：。、/]{1,14})[:：]\s*(?=\S)")
+# a short label before a colon: no sentence punctuation and no bracket left open inside it
+_LABEL = re.compile(r"^([^:：。、/（(「『]{1,14})[:：]\s*(?=\S)")
 _FINAL_PUNCT = re.compile(r"[。！？!?」』）)\s]+$")
 
 

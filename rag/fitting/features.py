@@ -46,7 +46,7 @@ QUESTION_FEATURES: tuple[str, ...] = (
     "scope",  # log-odds that guides answer this kind of question (from the question vector alone)
     "missing_share",  # share of the question's content terms that no guide uses
     "missing_foreign",  # a name or loanword of the question that no guide uses
-    "names_guide",  # the question (or its conversation) names an indexed guide's job
+    "names_guide",  # the question names an indexed guide's job, or only one guide is searched
     "english",
     "asks_when",  # the question asks for a date or deadline
     "asks_amount",  # ... for an amount, a duration or a frequency
