@@ -95,6 +95,8 @@ def build_app(assistant: Any) -> gr.Blocks:
         chat = [*messages, {"role": "user", "content": display_question(question)}]
         reply = {"role": "assistant", "content": "…"}
         nothing = (_samples([]), [], _samples([]), [], "")
+        # the question box is emptied once, at the start: later updates leave it alone, so a
+        # reader who starts typing the next question while this answer streams keeps the text
         yield ("", [*chat, reply], *nothing, gr.skip(), None)
         text = ""
         answer = None
@@ -103,7 +105,7 @@ def build_app(assistant: Any) -> gr.Blocks:
                 if isinstance(event, str):
                     text += event
                     reply = {"role": "assistant", "content": render_partial(text) or "…"}
-                    yield ("", [*chat, reply], *nothing, gr.skip(), None)
+                    yield (gr.skip(), [*chat, reply], *nothing, gr.skip(), None)
                 else:
                     answer = event
                     reply = {"role": "assistant", "content": render_answer(event)}
@@ -120,7 +122,7 @@ def build_app(assistant: Any) -> gr.Blocks:
         if unlinked:
             plain = "未収録の関連職種 / not in the library: " + "、".join(neutralize_markdown(r.slug) for r in unlinked)
         yield (
-            "",
+            gr.skip(),
             final,
             _samples([o["question"] for o in offers]),
             offers,

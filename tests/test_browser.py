@@ -104,9 +104,15 @@ def open_page(browser, url):
 
 def wait_answers(page, count: int) -> None:
     """Wait until ``count`` answers with sources are in the chat and nothing is pending."""
-    page.wait_for_function(
-        f"() => document.querySelectorAll('#chat .rag-sources').length >= {count}", timeout=60_000
-    )
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            f"() => document.querySelectorAll('#chat .rag-sources').length >= {count}", timeout=60_000
+        )
+    except PlaywrightTimeout:
+        messages = page.locator("#chat .message").all_inner_texts()
+        raise AssertionError(f"answer {count} with sources never came; last messages: {messages[-2:]}") from None
     page.wait_for_function("() => !document.querySelector('#chat .pending')", timeout=30_000)
 
 
@@ -159,6 +165,9 @@ def test_chat_flow_sources_shapes_next_questions_and_feedback(browser, seed_serv
         assert "compliance_manager" in page.locator("#related-plain").inner_text()
         page.locator("#guide-filter input").click()
         page.get_by_role("option", name="すべてのガイド / all guides").click()
+        page.wait_for_function(
+            "() => document.querySelector('#guide-filter input').value === 'すべてのガイド / all guides'"
+        )
 
         # a suggested next question is clickable and answered from its section
         offered = page.locator("#next-questions").get_by_text("について教えて")
@@ -203,6 +212,10 @@ def test_conversation_survives_a_reload_until_a_new_chat(browser, seed_server):
     context, page = open_page(browser, url)
     try:
         ask(page, "CISOに必要なスキルは？", 0)
+        # the conversation is written to the browser's storage after the answer is shown
+        page.wait_for_function(
+            "() => (localStorage.getItem('rag-guides-conversation') || '').length > 100", timeout=15_000
+        )
         page.reload()
         page.locator("#question textarea").wait_for()
         wait_answers(page, 1)  # the saved conversation is back
