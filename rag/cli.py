@@ -280,7 +280,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"cross-validated hit@1 {fit['ranker_cv_hit@1']}"
     )
     for part in report.after:
-        print(f"\n{part} guides ({', '.join(corpus.split[part])}), never used for fitting:")
+        if part in corpus.split:
+            print(f"\n{part} guides ({', '.join(corpus.split[part])}), never used for fitting:")
+        else:
+            print(f"\n{part} (the off-topic questions asked with a held-out guide chosen), never used for fitting:")
         print(f"{'':>24}  {'before':>8}  {'after':>8}")
         for key in HEADLINE:
             b, a = report.before.get(part, {}).get(key), report.after[part].get(key)

@@ -250,7 +250,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "abstention_accuracy": share(results, lambda r: r["abstained"] == (not r["answerable"])),
         "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
         "answerable_abstained": share(answerable, lambda r: r["abstained"]),
-        "guide@1": share(routed, lambda r: r.get("guide_rank") == 1),
+        # None when no question names its target guide (a file asked outside the corpus)
+        "guide@1": share(routed, lambda r: r.get("guide_rank") == 1) if routed else None,
         **_answer_check_summary([r for r in answerable if not r["abstained"]]),
         "summary_cited": share(results, lambda r: r.get("summary_cited", False)),
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),

@@ -4,6 +4,7 @@ the artifact's files, and publishing it with the index."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,9 @@ def test_tune_fits_on_training_guides_measures_held_out_and_saves_plain_files(ti
     assert cal.model_fingerprint == embedder.fingerprint and cal.data["train_guides"] == ["baker", "florist"]
     assert "gardener" not in {Path(f).stem for f in cal.data["files"]}  # held-out data never read for fitting
     assert len(cal.data_hash) == 64 and abs(cal.threshold - report.fit["threshold"]) < 1e-3
+    # about half the training questions are also asked with a guide filter, for the abstention only
+    assert 0 < cal.data["filtered_copies"] < cal.data["questions"] == 20
+    assert report.fit["abstention_questions"] == 20 + cal.data["filtered_copies"]
     assert set(report.before) == set(report.after) == {"heldout"}
     assert report.after["heldout"]["questions"] == 10
     for npy in report.saved_to.glob("*.npy"):
@@ -151,6 +155,22 @@ def test_tune_fits_on_training_guides_measures_held_out_and_saves_plain_files(ti
     assert product.snapshot.manifest.calibration == {"id": cal.id, "source": "tuned", "data_hash": cal.data_hash}
     answer = product.ask("パン職人は毎朝何をしますか？")
     assert not answer.abstained and answer.citations[0].heading_path[-1] == "1. 生地の仕込み"
+
+
+def test_filtered_copies_ask_with_the_own_guide_or_a_listed_one(tiny_corpus):
+    questions = tiny_corpus.questions("train")
+    chosen = {q.id: tiny_corpus.filter_for(q, ["florist"]) for q in questions}
+    assert chosen == {q.id: tiny_corpus.filter_for(q, ["florist"]) for q in questions}  # by a hash, not by chance
+    assert 0 < sum(g is not None for g in chosen.values()) < len(questions)
+    for q in questions:
+        if chosen[q.id] is not None:
+            assert chosen[q.id] == q.target_guide  # every tiny question belongs to a guide
+    offtopic = replace(questions[0], id="smalltalk-1", target_guide="offtopic_train")
+    assert tiny_corpus.filter_for(offtopic, ["florist"], every=1) == "florist"
+    assert tiny_corpus.filter_for(offtopic, [], every=1) is None
+    assert tiny_corpus.filter_for(replace(offtopic, guide="baker"), ["florist"], every=1) is None  # filtered already
+    copies = tiny_corpus.with_filter([offtopic], ["florist"])
+    assert [(c.id, c.guide, c.guide_selected) for c in copies] == [("smalltalk-1@florist", "florist", True)]
 
 
 def test_feedback_votes_become_training_pairs(tiny_corpus, tune_settings, settings, embedder, tmp_path):

@@ -70,6 +70,36 @@ class Corpus:
                 found.append(replace(q, target_guide=q.target_guide or slug, guide=guide))
         return found
 
+    def guides(self, part: str) -> list[str]:
+        """The slugs of one split part that are guides (not sets of off-topic questions)."""
+        return [slug for slug in self.split[part] if (self.guides_dir / f"{slug}.md").is_file()]
+
+    def filter_for(self, q: EvalQuestion, guides: list[str], *, every: int = 2) -> str | None:
+        """The guide filter to ask a copy of ``q`` with, for about one question in ``every``
+        (chosen by a hash of its id): its own guide, or for a question about no guide, one of
+        ``guides``. None for the others and for questions asked with a filter already.
+
+        A reader who chose a guide in the app (or a collection of one guide) still types
+        questions that guide cannot answer; such copies show the fitted abstention that case.
+        """
+        if q.guide:
+            return None
+        h = int(hashlib.sha256(q.id.encode()).hexdigest()[:8], 16)
+        if h % every:
+            return None
+        if (self.guides_dir / f"{q.target_guide}.md").is_file():
+            return q.target_guide
+        return guides[(h // every) % len(guides)] if guides else None
+
+    def with_filter(self, questions: list[EvalQuestion], guides: list[str], *, every: int = 1) -> list[EvalQuestion]:
+        """The copies :meth:`filter_for` chooses, asked with their filter."""
+        copies = []
+        for q in questions:
+            guide = self.filter_for(q, guides, every=every)
+            if guide:
+                copies.append(replace(q, id=f"{q.id}@{guide}", guide=guide, guide_selected=True))
+        return copies
+
     def files(self, part: str) -> list[Path]:
         """The question and guide files one split part reads (for the data hash)."""
         paths = []

@@ -125,6 +125,12 @@ class FitSession:
             )
         return samples
 
+    def with_filter(self, sample: Sample, guide: str) -> Sample:
+        """``sample`` asked with the guide filter ``guide`` (the same question vector)."""
+        q = replace(sample.question, guide=guide, guide_selected=True)
+        keyword, named, guides = self.assistant.retriever.gather(self.snapshot, sample.query, sample.vector, guide)
+        return replace(sample, question=q, keyword=keyword, named=named, guides=guides)
+
     def evidence(self, sample: Sample, types: np.ndarray | None, intent: np.ndarray | None) -> SectionEvidence:
         """Section features of one sample under given section types and intent."""
         return section_evidence(
@@ -450,6 +456,7 @@ def fit_calibration(
     question_features: Sequence[str] = QUESTION_FEATURES,
     use_intent: bool = True,
     rerank: Reranker | None = None,
+    filtered: Sequence[tuple[int, Sample]] = (),
 ) -> FitResult:
     """Fit every part on ``train`` (see the module docstring for the protocol).
 
@@ -502,6 +509,16 @@ def fit_calibration(
         if s.negative and not s.gold:  # a disliked answer says nothing about answerability
             continue
         rows.append(session.question_row(s, ev, scores, oof_intent.get(i), common, oof_scope.get(i, 0.0)))
+        ys.append(1.0 if s.question.answerable else 0.0)
+        weights.append(1.0)
+        keys.append(s.guide_key)
+    # copies asked with a guide filter: the same question vector, so the original's out-of-fold
+    # intent and scope; sections scored by the final ranker (as unanswerable questions are)
+    for i, s in filtered:
+        if s.negative and not s.gold:
+            continue
+        ev = session.evidence(s, types, oof_intent.get(i))
+        rows.append(session.question_row(s, ev, section_scores(s, ev), oof_intent.get(i), common, oof_scope.get(i, 0.0)))
         ys.append(1.0 if s.question.answerable else 0.0)
         weights.append(1.0)
         keys.append(s.guide_key)
@@ -677,10 +694,20 @@ def tune(
         "questions": len(train_q) + len(extra),
         "feedback_pairs": len(pairs),
     }
+    # the abstention also learns from copies asked with a guide filter (the reader's choice, or
+    # a collection of one guide): questions that guide cannot answer are typed there too
+    train_guides = corpus.guides("train")
+    filtered = [
+        (i, session.with_filter(train[i], guide))
+        for i, q in enumerate(train_q)
+        if (guide := corpus.filter_for(q, train_guides))
+    ]
+    data["filtered_copies"] = len(filtered)
     say("fitting section types, intent, ranker and abstention (leave-one-guide-out)")
     result = fit_calibration(
         session,
         train,
+        filtered=filtered,
         train_guides=corpus.split["train"],
         model_name=embedder.name,
         fingerprint=fingerprint,
@@ -693,8 +720,9 @@ def tune(
     before: dict[str, dict[str, Any]] = {}
     after: dict[str, dict[str, Any]] = {}
     if measure:
-        for part in ("heldout", "seed", "offtopic"):
-            questions = corpus.questions(part)
+        parts = {part: corpus.questions(part) for part in ("heldout", "seed", "offtopic")}
+        parts["offtopic_filtered"] = corpus.with_filter(parts["offtopic"], corpus.guides("heldout"))
+        for part, questions in parts.items():
             if not questions:
                 continue
             say(f"measuring {len(questions)} {part} questions before and after")
