@@ -60,6 +60,13 @@ CSS = """
 """
 
 _SAVED_KEY = "rag-guides-conversation"
+# runs in the browser before an answer is asked for: passes the inputs on unchanged and empties
+# the question box (through an input event, so the component's value follows)
+_TAKE_QUESTION = """(question, chat, guide, pin) => {
+    const box = document.querySelector('#question textarea');
+    if (box) { box.value = ''; box.dispatchEvent(new Event('input', { bubbles: true })); }
+    return [question, chat, guide, pin];
+}"""
 
 
 def _refusal(exc: Exception) -> str:
@@ -95,9 +102,7 @@ def build_app(assistant: Any) -> gr.Blocks:
         chat = [*messages, {"role": "user", "content": display_question(question)}]
         reply = {"role": "assistant", "content": "…"}
         nothing = (_samples([]), [], _samples([]), [], "")
-        # the question box is emptied once, at the start: later updates leave it alone, so a
-        # reader who starts typing the next question while this answer streams keeps the text
-        yield ("", [*chat, reply], *nothing, gr.skip(), None)
+        yield ([*chat, reply], *nothing, gr.skip(), None)
         text = ""
         answer = None
         try:
@@ -105,7 +110,7 @@ def build_app(assistant: Any) -> gr.Blocks:
                 if isinstance(event, str):
                     text += event
                     reply = {"role": "assistant", "content": render_partial(text) or "…"}
-                    yield (gr.skip(), [*chat, reply], *nothing, gr.skip(), None)
+                    yield ([*chat, reply], *nothing, gr.skip(), None)
                 else:
                     answer = event
                     reply = {"role": "assistant", "content": render_answer(event)}
@@ -122,7 +127,6 @@ def build_app(assistant: Any) -> gr.Blocks:
         if unlinked:
             plain = "未収録の関連職種 / not in the library: " + "、".join(neutralize_markdown(r.slug) for r in unlinked)
         yield (
-            gr.skip(),
             final,
             _samples([o["question"] for o in offers]),
             offers,
@@ -341,18 +345,24 @@ def build_app(assistant: Any) -> gr.Blocks:
                 ask_section = gr.Button("このセクションについて質問 / Ask about this section", elem_id="ask-section")
                 gr.Markdown(skipped_overview(), elem_id="skipped-files")
 
-        chat_outputs = [question, chatbot, next_questions, offers, related, related_slugs, related_plain, saved, pin]
-        gr.on(
-            triggers=[question.submit, send.click],
+        chat_outputs = [chatbot, next_questions, offers, related, related_slugs, related_plain, saved, pin]
+        # The question is read when it is sent and the box emptied in the browser at once (not by
+        # an update from the server, which would wipe what the reader has started typing for the
+        # next question). A question sent while an answer is still on its way is asked when that
+        # answer is done: Gradio's default for events ("once") would drop it without a word.
+        chat_event = dict(
             fn=respond,
             inputs=[question, chatbot, guide, pin],
             outputs=chat_outputs,
             api_visibility="private",
             show_progress="minimal",
+            trigger_mode="always_last",
+            js=_TAKE_QUESTION,
         )
+        gr.on(triggers=[question.submit, send.click], **chat_event)
         next_questions.click(
             take_suggestion, inputs=[next_questions, offers], outputs=[question, pin], api_visibility="private"
-        ).then(respond, inputs=[question, chatbot, guide, pin], outputs=chat_outputs, api_visibility="private")
+        ).then(**chat_event)
         related.click(take_related, inputs=[related, related_slugs], outputs=[guide], api_visibility="private")
         new_chat.click(
             lambda: ([], "", [], _samples([]), [], _samples([]), [], "", None),
@@ -365,7 +375,7 @@ def build_app(assistant: Any) -> gr.Blocks:
         toc.change(show_section, inputs=[toc], outputs=[section_view], api_visibility="private")
         ask_section.click(
             ask_about_section, inputs=[toc], outputs=[question, pin, tabs], api_visibility="private"
-        ).then(respond, inputs=[question, chatbot, guide, pin], outputs=chat_outputs, api_visibility="private")
+        ).then(**chat_event)
         app.load(restore, inputs=[saved], outputs=[chatbot], api_visibility="private")
         gr.api(ask, api_name="ask")
         gr.api(search, api_name="search")

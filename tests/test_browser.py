@@ -111,8 +111,8 @@ def wait_answers(page, count: int) -> None:
             f"() => document.querySelectorAll('#chat .rag-sources').length >= {count}", timeout=60_000
         )
     except PlaywrightTimeout:
-        messages = page.locator("#chat .message").all_inner_texts()
-        raise AssertionError(f"answer {count} with sources never came; last messages: {messages[-2:]}") from None
+        messages = [m[:80] for m in page.locator("#chat .message-row").all_inner_texts()]
+        raise AssertionError(f"answer {count} with sources never came; the chat: {messages}") from None
     page.wait_for_function("() => !document.querySelector('#chat .pending')", timeout=30_000)
 
 
@@ -203,6 +203,27 @@ def test_chat_flow_sources_shapes_next_questions_and_feedback(browser, seed_serv
         page.locator("#question textarea").fill("あ" * 5000)
         page.locator("#question textarea").press("Enter")
         page.get_by_text("この質問にはお答えできません").first.wait_for()
+    finally:
+        context.close()
+
+
+def test_the_next_question_is_typed_and_sent_while_an_answer_arrives(browser, seed_server):
+    url, _ = seed_server
+    context, page = open_page(browser, url)
+    try:
+        box = page.locator("#question textarea")
+        box.fill("CISOに必要なスキルは？")
+        box.press("Enter")
+        page.locator("#chat .message-row").filter(has_text="CISOに必要なスキルは？").first.wait_for()
+        assert box.input_value() == ""  # emptied in the browser as soon as the question was taken
+        # typed and sent at once, most often while the first answer is still on its way: neither
+        # wiped by that answer's updates nor dropped, it is answered after it
+        box.fill("CISOの面接でよく聞かれる質問を全部教えて")
+        box.press("Enter")
+        wait_answers(page, 2)
+        rows = page.locator("#chat .message-row").all_inner_texts()
+        assert len(rows) == 4 and rows[0].startswith("CISOに必要なスキルは？")
+        assert rows[2].startswith("CISOの面接でよく聞かれる質問を全部教えて") and "15件" in rows[3]
     finally:
         context.close()
 

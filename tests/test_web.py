@@ -171,6 +171,21 @@ def test_only_ask_and_search_are_public(client):
 
 
 @pytest.mark.slow
+def test_chat_events_take_the_question_in_the_browser_and_never_drop_one(server):
+    import httpx
+
+    config = httpx.get(server + "config", timeout=30).json()
+    ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    chat = [d for d in config["dependencies"] if any(ids.get(o) == "chat" for o in d["outputs"]) and d.get("backend_fn")]
+    chat = [d for d in chat if any(ids.get(i) == "question" for i in d["inputs"])]
+    assert len(chat) == 3  # typed (Enter or Send), a suggested next question, a library section
+    for dependency in chat:
+        # queued after a pending answer instead of ignored; the box emptied by the browser, not by an update
+        assert dependency["trigger_mode"] == "always_last" and "#question textarea" in dependency["js"]
+        assert not any(ids.get(o) == "question" for o in dependency["outputs"])
+
+
+@pytest.mark.slow
 def test_file_route_serves_neither_system_files_nor_the_index_nor_seeds(server, web_assistant):
     import httpx
 
