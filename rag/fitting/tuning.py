@@ -498,34 +498,26 @@ def fit_calibration(
     # abstention: features from out-of-fold section scores and scope, for every training question
     scope, scope_l2, oof_scope = fit_scope(train)
     common = session.common_terms(train)
-    rows, ys, keys, weights = [], [], [], []
-    for i, s in enumerate(train):
-        if i in by_index:
+    rows, ys, keys = [], [], []
+    # copies asked with a guide filter have the original's question vector, so its out-of-fold
+    # intent and scope; their sections are scored by the final ranker (as unanswerable ones are)
+    samples = [(i, s, i in by_index) for i, s in enumerate(train)] + [(i, s, False) for i, s in filtered]
+    for i, s, ranked in samples:
+        if s.negative and not s.gold:  # a disliked answer says nothing about answerability
+            continue
+        if ranked:
             ev = by_index[i][1]
             scores = oof_scores.get(i, ranker.score(by_index[i][0].x))
         else:
             ev = session.evidence(s, types, oof_intent.get(i))
             scores = section_scores(s, ev)
-        if s.negative and not s.gold:  # a disliked answer says nothing about answerability
-            continue
         rows.append(session.question_row(s, ev, scores, oof_intent.get(i), common, oof_scope.get(i, 0.0)))
         ys.append(1.0 if s.question.answerable else 0.0)
-        weights.append(1.0)
-        keys.append(s.guide_key)
-    # copies asked with a guide filter: the same question vector, so the original's out-of-fold
-    # intent and scope; sections scored by the final ranker (as unanswerable questions are)
-    for i, s in filtered:
-        if s.negative and not s.gold:
-            continue
-        ev = session.evidence(s, types, oof_intent.get(i))
-        rows.append(session.question_row(s, ev, section_scores(s, ev), oof_intent.get(i), common, oof_scope.get(i, 0.0)))
-        ys.append(1.0 if s.question.answerable else 0.0)
-        weights.append(1.0)
         keys.append(s.guide_key)
     qcols = [QUESTION_FEATURES.index(f) for f in question_features]
     x = np.asarray(rows)[:, qcols]
     y = np.asarray(ys)
-    w = np.asarray(weights)
+    w = np.ones(len(y))
     keys_arr = np.asarray(keys)
     best: tuple[float, float, np.ndarray] | None = None
     for l2 in ABSTAIN_L2:
@@ -696,11 +688,11 @@ def tune(
     }
     # the abstention also learns from copies asked with a guide filter (the reader's choice, or
     # a collection of one guide): questions that guide cannot answer are typed there too
-    train_guides = corpus.guides("train")
+    filter_guides = corpus.guides("train")
     filtered = [
         (i, session.with_filter(train[i], guide))
         for i, q in enumerate(train_q)
-        if (guide := corpus.filter_for(q, train_guides))
+        if (guide := corpus.filter_for(q, filter_guides))
     ]
     data["filtered_copies"] = len(filtered)
     say("fitting section types, intent, ranker and abstention (leave-one-guide-out)")
