@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .answers import AnswerContext, ExtractiveAnswerer, decide_shape
+from .answers.breadth import decide_broad
 from .conversation import Message, RetrievalQuery, ordinal, retrieval_query
 from .documents import Guide, Section
 from .embedding.embedder import Embedder
@@ -259,6 +260,7 @@ class Assistant:
         if pinned_section is not None:  # the reader asked about this very section
             judgement = replace(judgement, forced=True)
         shape = decide_shape(cleaned, vector, snapshot.calibration)
+        broad = item is None and decide_broad(snapshot, ranking, cleaned, snapshot.calibration)
         return AnswerContext(
             cleaned,
             query.text,
@@ -272,6 +274,7 @@ class Assistant:
             ranking=ranking,
             judgement=judgement,
             shape=shape,
+            broad=broad,
         )
 
     def _section_index(self, snapshot: IndexSnapshot, section: Sequence[str]) -> int:

@@ -73,3 +73,57 @@ def test_sources_list_each_cited_section_once_without_repeating_the_body(seed_as
     for c in answer.citations:
         assert sources.count(c.path) == 1
     assert ">" not in sources  # quotes live in the citations (the app shows them), not twice in the text
+
+
+def test_a_question_about_a_whole_section_gets_every_subsection_grouped(seed_assistant):
+    from dataclasses import replace
+
+    from rag.evaluation import answer_checks
+
+    ctx = seed_assistant._context("CISOに必要なスキルは？", None, None)
+    answer = seed_assistant.answerer.compose(replace(ctx, broad=True), shape="list")
+    paths = [c.heading_path for c in answer.citations]
+    assert [p[-1] for p in paths] == ["🚀 技術スキル（ハードスキル）", "🤝 組織・管理スキル（ソフトスキル）", "💻 ツール・サービス"]
+    assert all(p[0].startswith("3️⃣") for p in paths)
+    body = answer.text.split("**出典**", 1)[0]
+    groups = [line for line in body.splitlines() if line.startswith("- **")]
+    nested = [line for line in body.splitlines() if line.startswith("  - ")]
+    assert [g.split("**")[1] for g in groups] == ["技術スキル（ハードスキル）", "組織・管理スキル（ソフトスキル）", "ツール・サービス"]
+    # the documented limit is shared out between the subsections, and what is cut is counted
+    shown, total = answer.items
+    assert len(nested) == shown == min(total, 15) and total > shown
+    cut = [(int(a), int(b)) for a, b in re.findall(r"（(\d+)件中(\d+)件", body)]
+    assert sum(t for t, _ in cut) - sum(s for _, s in cut) == total - shown
+    checks = answer_checks(answer)
+    assert checks["dangling_pointers"] == checks["duplicate_lines"] == checks["label_leaks"] == 0
+
+    # asked for everything: each subsection's whole list (up to the limit), nothing cut
+    ctx = seed_assistant._context("CISOに必要なスキルを全部教えて", None, None)
+    everything = seed_assistant.answerer.compose(replace(ctx, broad=True), shape="list")
+    assert everything.items == (total, total) and "件中" not in everything.text
+    assert len([line for line in everything.text.splitlines() if line.startswith("  - ")]) == total
+
+
+def test_an_explanation_about_a_whole_section_lists_its_subsections(seed_assistant):
+    from dataclasses import replace
+
+    ctx = seed_assistant._context("CISOは普段どんな仕事をしているの？", None, None)
+    answer = seed_assistant.answerer.compose(replace(ctx, broad=True), shape="explanation")
+    cited = [c.heading_path for c in answer.citations]
+    duties = [p for p in cited if p[0].startswith("2️⃣") and len(p) == 2]
+    assert len(duties) == 7  # every one of the seven duties, in the guide's order
+    assert [p[1][0] for p in duties] == list("1234567")
+
+
+def test_the_breadth_model_decides_only_when_fitted(seed_assistant):
+    from dataclasses import replace
+
+    from rag.answers.breadth import BREADTH_FEATURES, decide_broad
+
+    snapshot = seed_assistant.snapshot
+    ctx = seed_assistant._context("CISOに必要なスキルを全部教えて", None, None)
+    assert snapshot.calibration is not None and snapshot.calibration.breadth is not None
+    assert snapshot.calibration.breadth.features == BREADTH_FEATURES
+    assert not decide_broad(snapshot, ctx.ranking, ctx.question, replace(snapshot.calibration, breadth=None))
+    pinned = ctx.ranking.pinned_to(snapshot, int(ctx.ranking.sections[0]))
+    assert not decide_broad(snapshot, pinned, ctx.question, snapshot.calibration)  # the reader chose one section

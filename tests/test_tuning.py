@@ -143,6 +143,8 @@ def test_tune_fits_on_training_guides_measures_held_out_and_saves_plain_files(ti
     again = Calibration.load(report.saved_to)
     assert again.id == cal.id
     ranker = dict(zip(again.ranker.features, again.ranker.weights))
+    # the breadth model is fitted on training questions whose first section is a subsection
+    assert report.fit["breadth"]["questions"] > 0
     assert set(ranker) >= {"dense", "unit", "keyword", "intent", "type_summary"}
 
     # the product's next build picks the tuned calibration up, and the manifest says so
@@ -203,6 +205,17 @@ def test_a_calibration_refuses_another_model_and_damage_is_reported(tmp_path):
     )
     folder = cal.save(tmp_path / "cal")
     assert Calibration.load(folder).id == cal.id
+    assert Calibration.load(folder).breadth is None  # not fitted: answers stay with the first section
+    broad = replace(cal, breadth=LinearModel(("lead_probability",), np.ones(1), 0.0, np.zeros(1), np.ones(1)))
+    wide = broad.save(tmp_path / "broad")
+    loaded = Calibration.load(wide)
+    assert loaded.breadth is not None and loaded.breadth.to_json() == broad.breadth.to_json()
+    assert loaded.id == broad.id != cal.id
+    data = json.loads((wide / "calibration.json").read_text(encoding="utf-8"))
+    data["breadth"]["features"] = ["weather"]
+    (wide / "calibration.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(CalibrationError, match="unknown breadth features"):
+        Calibration.load(wide)
     with pytest.raises(CalibrationError, match="rag tune --model other"):
         Calibration.load(folder).check_model("other", "def")
     (folder / "intent_weights.npy").write_bytes(b"garbage")

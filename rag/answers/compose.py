@@ -31,6 +31,7 @@ from ..relevance import Judgement
 from ..results import Answer, Citation, Hit
 from ..retrieval import Ranking
 from ..tokenization import BigramTokenizer
+from .breadth import asks_all, family
 from .prose import FragmentDetector, is_pointer, row_text, shorten, strip_label
 from .shape import question_shape
 from .structure import Structure, Table, parse
@@ -61,6 +62,8 @@ TEXT = {
         "quote": "『{}』",
         "more": "ほか{n}件はセクション全文へ",
         "items": "{title}（{n}件）:",
+        "groups": "{title}（{n}項目）:",
+        "part_cut": "（{total}件中{shown}件、残りはセクション全文へ）",
         "steps": "{title}（ガイドの順）:",
         "empty": "質問を入力してください。例: 「CISOに必要なスキルは？」",
         "lines": "行",
@@ -77,6 +80,8 @@ TEXT = {
         "quote": "'{}'",
         "more": "+{n} more in the full section",
         "items": "{title} ({n} items):",
+        "groups": "{title} ({n} parts):",
+        "part_cut": " ({shown} of {total}; the rest in the full section)",
         "steps": "{title} (in the guide's order):",
         "empty": "Please type a question, for example: \"What skills does a CISO need?\"",
         "lines": "lines",
@@ -104,6 +109,9 @@ class AnswerContext:
     ranking: Ranking | None = None
     judgement: Judgement | None = None
     shape: str = "explanation"
+    #: The first section is one subsection of a section the question is about as a whole
+    #: (rag.answers.breadth): the answer covers every subsection of its parent.
+    broad: bool = False
 
 
 @dataclass
@@ -225,7 +233,12 @@ class ExtractiveAnswerer:
             draft.lines += [labels["english_note"], ""]
         wanted = shape or ctx.shape
         done = False
-        if ctx.item is None:
+        if ctx.item is None and ctx.broad and not ranking.pinned and wanted != "steps":
+            widened = family(snapshot, lead)
+            if widened is not None:
+                lead = widened[0]
+                done = self._broad(ctx, draft, *widened, grouped=wanted in ("list", "table"))
+        if ctx.item is None and not done:
             if wanted == "steps":
                 done = self._steps(ctx, draft, lead)
             if wanted in ("list", "steps") and not done:
@@ -324,16 +337,18 @@ class ExtractiveAnswerer:
 
     def _child_text(self, ctx: AnswerContext, child: int) -> str:
         """A subsection as an item: its heading and its first readable sentence."""
-        snapshot = ctx.snapshot
-        title = strip_item_number(snapshot.sections[child].heading_path[-1])
-        structure = parse(snapshot.sections[child].text)
-        first = ""
+        title = strip_item_number(ctx.snapshot.sections[child].heading_path[-1])
+        first = self._first_sentence(ctx, child)
+        return f"**{title}** — {first}" if first else f"**{title}**"
+
+    def _first_sentence(self, ctx: AnswerContext, section: int) -> str:
+        """The section's first readable sentence or list item, shortened ("" when none)."""
+        structure = parse(ctx.snapshot.sections[section].text)
         for sentence in structure.sentences + [strip_label(i.text) for i in structure.items]:
             sentence = strip_label(sentence)
             if len(sentence) >= 8 and not is_pointer(sentence):
-                first = shorten(sentence, 80)
-                break
-        return f"**{title}** — {first}" if first else f"**{title}**"
+                return shorten(sentence, 80)
+        return ""
 
     def _list(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
         """The lead section's own items (rows, list items, or the subsections it introduces).
@@ -356,6 +371,41 @@ class ExtractiveAnswerer:
             self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in family], numbered=True)
             return True
         return False
+
+    def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:
+        """Every subsection of ``parent``: for a list question each one's own items, else each
+        one's heading and first sentence. A question that asks for everything (「全部」) gets
+        each subsection's list up to the documented limit; otherwise the limit is shared out
+        between the subsections, each keeping at least one item."""
+        snapshot = ctx.snapshot
+        groups = [(c, self._items_of(ctx, c)) for c in children] if grouped else []
+        if sum(len(items) >= MIN_LIST_ITEMS for _, items in groups) < 2:
+            self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in children], numbered=False)
+            return True
+        for i, (child, items) in enumerate(groups):
+            if not items and (first := self._first_sentence(ctx, child)):
+                groups[i] = (child, [(first, child)])  # a subsection without items: its first sentence
+        if asks_all(ctx.question):
+            quota = [min(len(items), self.max_items) for _, items in groups]
+        else:
+            quota = [0] * len(groups)
+            budget = max(self.max_items, len(groups))
+            while budget and any(q < len(items) for q, (_, items) in zip(quota, groups)):
+                for i, (_, items) in enumerate(groups):
+                    if budget and quota[i] < len(items):
+                        quota[i] += 1
+                        budget -= 1
+        labels = TEXT[ctx.language]
+        title = heading_title(snapshot.sections[parent].heading_path[-1])
+        draft.lines += [labels["groups"].format(title=title, n=len(groups)), ""]
+        for (child, items), n in zip(groups, quota):
+            cut = labels["part_cut"].format(shown=n, total=len(items)) if len(items) > n else ""
+            draft.lines.append(f"- **{heading_title(snapshot.sections[child].heading_path[-1])}**{cut}")
+            draft.lines += [f"  - {text} [{draft.cite(cited, text)}]" for text, cited in items[:n]]
+        draft.shape = "list"
+        draft.items_shown = sum(quota)
+        draft.items_total = sum(len(items) for _, items in groups)
+        return True
 
     def _write_items(
         self, ctx: AnswerContext, draft: _Draft, section: int, items: list[tuple[str, int]], *, numbered: bool

@@ -64,6 +64,8 @@ class Calibration:
     intent: IntentModel
     scope: ScopeModel
     shape: IntentModel | None = None  # p(answer shape | question vector), see rag.answers.shape
+    #: P(the question is about the first section's parent as a whole), see rag.answers.breadth
+    breadth: LinearModel | None = None
     reranker: str = ""
     #: Terms that answerable training questions of several guides use ("コツ", "japan"): the way
     #: people ask, not a topic, so a guide need not contain them.
@@ -119,6 +121,7 @@ class Calibration:
             "types": list(SECTION_TYPES),
             "ranker": self.ranker.to_json(),
             "abstention": self.abstention.to_json(),
+            "breadth": self.breadth.to_json() if self.breadth is not None else None,
             "threshold": self.threshold,
             "scope_bias": self.scope.bias,
             "claim_support": self.claim_support,
@@ -209,6 +212,7 @@ class Calibration:
                 else IntentModel(
                     np.asarray(arrays["shape_weights"], dtype=np.float64), np.asarray(arrays["shape_bias"], dtype=np.float64)
                 ),
+                breadth=None if data.get("breadth") is None else LinearModel.from_json(data["breadth"]),
                 reranker=str(data.get("reranker", "")),
                 question_terms=frozenset(str(t) for t in data.get("question_terms", [])),
                 vocabulary=_read_vocabulary(folder / VOCABULARY_FILE),
@@ -220,6 +224,12 @@ class Calibration:
             )
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise CalibrationError(f"calibration in {folder} is damaged ({type(exc).__name__}: {exc}); run `rag tune`") from None
+        if calibration.breadth is not None:
+            from ..answers.breadth import BREADTH_FEATURES
+
+            unknown = sorted(set(calibration.breadth.features) - set(BREADTH_FEATURES))
+            if unknown:
+                raise CalibrationError(f"{path} has unknown breadth features {unknown}; run `rag tune` to refit")
         k = len(SECTION_TYPES)
         shapes = {
             "type_prototypes": (calibration.typer.prototypes.shape, (k, dim)),

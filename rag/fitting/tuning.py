@@ -354,6 +354,58 @@ def fit_ranking(
     return final, l2, results[l2][1], {str(k): round(v[0], 4) for k, v in results.items()}
 
 
+def fit_breadth(
+    session: FitSession,
+    samples: Sequence[Sample],
+    groups: list[tuple[int, RankingGroup, SectionEvidence]],
+    scores: dict[int, np.ndarray],
+    l2_grid: Sequence[float] = ABSTAIN_L2,
+) -> tuple[LinearModel | None, dict[str, Any]]:
+    """The breadth model (rag.answers.breadth) on the training questions whose first section
+    (out-of-fold ranking) is a subsection; the penalty by leave-one-guide-out log-loss. Its
+    accuracy is reported next to always answering the subsection alone."""
+    from ..answers.breadth import BREADTH_FEATURES, breadth_row, broad_label
+
+    heading = RANK_FEATURES.index("heading")
+    rows, ys, keys = [], [], []
+    for i, _, ev in groups:
+        sample = samples[i]
+        if not sample.gold or i not in scores:
+            continue
+        row = breadth_row(session.snapshot, ev.sections, scores[i], ev.x[:, heading], sample.question.question)
+        if row is None:
+            continue
+        rows.append(row)
+        ys.append(float(bool(broad_label(session.snapshot, int(ev.sections[np.argmax(scores[i])]), sample.gold))))
+        keys.append(sample.guide_key)
+    y = np.asarray(ys)
+    if len(set(ys)) < 2 or len(set(keys)) < 2:
+        return None, {"questions": len(ys)}
+    x, keys_arr = np.asarray(rows), np.asarray(keys)
+    best: tuple[float, float, np.ndarray] | None = None
+    for l2 in l2_grid:
+        oof = np.zeros(len(y))
+        for guide in sorted(set(keys)):
+            held = keys_arr == guide
+            if len(set(y[~held].tolist())) < 2:
+                oof[held] = float(y[~held].mean())
+                continue
+            oof[held] = fit_logistic(x[~held], y[~held], BREADTH_FEATURES, l2=l2).probability(x[held])
+        loss = -float(np.mean(y * np.log(oof + 1e-12) + (1 - y) * np.log(1 - oof + 1e-12)))
+        if best is None or loss < best[0]:
+            best = (loss, l2, oof)
+    assert best is not None
+    model = fit_logistic(x, y, BREADTH_FEATURES, l2=best[1])
+    return model, {
+        "questions": len(y),
+        "whole_section": round(float(y.mean()), 4),
+        "l2": best[1],
+        "cv_accuracy": round(float(np.mean((best[2] >= 0.5) == (y == 1))), 4),
+        "cv_accuracy_subsection_alone": round(float(np.mean(y == 0)), 4),
+        "weights": model.described(),
+    }
+
+
 def choose_threshold(p: np.ndarray, answerable: np.ndarray, max_abstained: float = MAX_ANSWERABLE_ABSTAINED) -> float:
     """The threshold that abstains on the most unanswerable questions while leaving at most
     ``max_abstained`` of the answerable ones unanswered (out-of-fold probabilities)."""
@@ -494,6 +546,9 @@ def fit_calibration(
         return ranker.score(x)
 
     shape, shape_report = fit_shape(train)
+    breadth, breadth_report = fit_breadth(
+        session, train, groups, {i: oof_scores.get(i, ranker.score(g.x)) for i, g, _ in groups}
+    )
 
     # abstention: features from out-of-fold section scores and scope, for every training question
     scope, scope_l2, oof_scope = fit_scope(train)
@@ -548,6 +603,7 @@ def fit_calibration(
         "ranker_cv_hit@1": cv_hit1,
         "scope_l2": scope_l2,
         "shape": shape_report,
+        "breadth": breadth_report,
         "abstain_l2": abstain_l2,
         "abstain_cv": cv_abstain,
         "threshold": round(threshold, 4),
@@ -566,6 +622,7 @@ def fit_calibration(
         intent=intent,
         scope=scope,
         shape=shape,
+        breadth=breadth,
         reranker=rerank.name if rerank is not None else "",
         question_terms=common,
         vocabulary=frozenset().union(*(snapshot.vocabulary.get(g, frozenset()) for g in train_guides)),
