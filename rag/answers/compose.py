@@ -44,6 +44,10 @@ MIN_LIST_ITEMS = 3
 MAX_ROWS = 8
 #: Columns of a table answer besides the row label.
 MAX_COLUMNS = 2
+#: Characters of one item (a row's detail, a list item, a subsection's first sentence) before it
+#: is cut at a sentence or clause end with 「…」; a table answer's cells are cut at CELL_CHARS.
+ITEM_CHARS = 200
+CELL_CHARS = 100
 #: A second section is offered when the ranker gives it at least this share of the top
 #: section's probability (a ratio of fitted probabilities, not a cosine).
 RELATED_RATIO = 0.5
@@ -301,7 +305,7 @@ class ExtractiveAnswerer:
         structure = parse(snapshot.sections[section].text)
         if structure.tables:
             table = max(structure.tables, key=lambda t: len(t.rows))
-            return [(row_text(table, row, limit=80), section) for row in table.rows]
+            return [(row_text(table, row, limit=ITEM_CHARS), section) for row in table.rows]
         items = self._top_items(structure)
         if len(items) >= MIN_LIST_ITEMS:
             return [(self._item_text(text), section) for text in items]
@@ -332,8 +336,8 @@ class ExtractiveAnswerer:
         stripped = strip_label(text)
         if stripped != text and stripped:
             label = text[: len(text) - len(stripped)].rstrip(":： ")
-            return f"**{label}** — {shorten(stripped, 100)}"
-        return shorten(text, 120)
+            return f"**{label}** — {shorten(stripped, ITEM_CHARS)}"
+        return shorten(text, ITEM_CHARS)
 
     def _child_text(self, ctx: AnswerContext, child: int) -> str:
         """A subsection as an item: its heading and its first readable sentence."""
@@ -347,7 +351,7 @@ class ExtractiveAnswerer:
         for sentence in structure.sentences + [strip_label(i.text) for i in structure.items]:
             sentence = strip_label(sentence)
             if len(sentence) >= 8 and not is_pointer(sentence):
-                return shorten(sentence, 80)
+                return shorten(sentence, ITEM_CHARS)
         return ""
 
     def _list(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
@@ -447,7 +451,7 @@ class ExtractiveAnswerer:
         number = draft.cite(lead, " / ".join(r[label_at] for r in rows if label_at < len(r)))
 
         def cell(text: str) -> str:
-            return shorten(text, 60).replace("|", "／").replace("\n", " ")
+            return shorten(text, CELL_CHARS).replace("|", "／").replace("\n", " ")
 
         header = [table.header[label_at], *(table.header[i] for i in columns)]
         draft.lines.append(f"{heading_title(snapshot.sections[lead].heading_path[-1])} [{number}]")
