@@ -112,7 +112,16 @@ def test_an_explanation_about_a_whole_section_lists_its_subsections(seed_assista
     cited = [c.heading_path for c in answer.citations]
     duties = [p for p in cited if p[0].startswith("2️⃣") and len(p) == 2]
     assert len(duties) == 7  # every one of the seven duties, in the guide's order
-    assert [p[1][0] for p in duties] == list("1234567")
+    assert sorted(p[1][0] for p in duties) == list("1234567")
+    body = [line for line in answer.text.split("**出典**", 1)[0].splitlines() if line.strip()]
+    items = [line for line in body if line.startswith("- **")]
+    in_order = [p[1].split(". ", 1)[1] for p in sorted(duties, key=lambda p: p[1])]
+    assert [line.split("**")[1] for line in items] == in_order  # in the guide's order
+    # the family's sentence closest to the question leads, then the overview (no line twice)
+    assert not body[0].startswith("- ") and re.search(r"\[\d+\]$", body[0])
+    from rag.evaluation import answer_checks
+
+    assert answer_checks(answer)["duplicate_lines"] == 0
 
 
 def test_the_breadth_model_decides_only_when_fitted(seed_assistant):

@@ -384,7 +384,16 @@ class ExtractiveAnswerer:
         snapshot = ctx.snapshot
         groups = [(c, self._items_of(ctx, c)) for c in children] if grouped else []
         if sum(len(items) >= MIN_LIST_ITEMS for _, items in groups) < 2:
-            self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in children], numbered=False)
+            items = [(self._child_text(ctx, c), c) for c in children]
+            if not grouped:  # an explanation: the sentence of the family closest to the question leads
+                firsts = {fold(self._first_sentence(ctx, c)) for c in children}
+                for unit, section, _ in sorted(self._unit_scores(snapshot, [parent, *children], ctx.vector), key=lambda u: -u[2]):
+                    text = self._readable(snapshot, unit, ctx.language)
+                    if text is not None:
+                        if fold(shorten(text, ITEM_CHARS)) not in firsts:
+                            draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
+                        break
+            self._write_items(ctx, draft, parent, items, numbered=False)
             return True
         for i, (child, items) in enumerate(groups):
             if not items and (first := self._first_sentence(ctx, child)):
