@@ -8,6 +8,10 @@
 * **table** — a compact Markdown table of the matching rows with the columns that matter;
 * **steps** — numbered steps in the guide's order.
 
+A question about a whole section that landed on one of its subsections (the fitted breadth
+model, :mod:`rag.answers.breadth`) gets every subsection: grouped lists for a list question,
+else the family's closest sentence and then each subsection's heading and first sentence.
+
 A section introduction that announces what follows (「以下に…解説します。」) is never an
 answer alone: its subsections follow; when several rows of one table answer a question, the
 whole table is shown in order. When the assistant abstains, terms of the question that the
