@@ -372,7 +372,8 @@ def fit_breadth(
         sample = samples[i]
         if not sample.gold or i not in scores:
             continue
-        row = breadth_row(session.snapshot, ev.sections, scores[i], ev.x[:, heading], sample.question.question)
+        question = session.assistant._clean(sample.question.question)  # as the assistant reads it
+        row = breadth_row(session.snapshot, ev.sections, scores[i], ev.x[:, heading], question)
         if row is None:
             continue
         rows.append(row)
