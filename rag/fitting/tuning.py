@@ -362,7 +362,7 @@ def fit_breadth(
     l2_grid: Sequence[float] = ABSTAIN_L2,
 ) -> tuple[LinearModel | None, dict[str, Any]]:
     """The breadth model (rag.answers.breadth) on the training questions whose first section
-    (out-of-fold ranking) is a subsection; the penalty by leave-one-guide-out log-loss. Its
+    (out-of-fold ranking) is a subsection; the penalty by leave-one-guide-out accuracy. Its
     accuracy is reported next to always answering the subsection alone."""
     from ..answers.breadth import BREADTH_FEATURES, breadth_row, broad_label
 
@@ -383,7 +383,9 @@ def fit_breadth(
     if len(set(ys)) < 2 or len(set(keys)) < 2:
         return None, {"questions": len(ys)}
     x, keys_arr = np.asarray(rows), np.asarray(keys)
-    best: tuple[float, float, np.ndarray] | None = None
+    # the model is used as a classifier (widen at p >= 0.5), so the penalty is the one with the
+    # best cross-validated accuracy (ties: the larger penalty), as the ranker's is chosen by hit@1
+    results: dict[float, float] = {}
     for l2 in l2_grid:
         oof = np.zeros(len(y))
         for guide in sorted(set(keys)):
@@ -392,16 +394,14 @@ def fit_breadth(
                 oof[held] = float(y[~held].mean())
                 continue
             oof[held] = fit_logistic(x[~held], y[~held], BREADTH_FEATURES, l2=l2).probability(x[held])
-        loss = -float(np.mean(y * np.log(oof + 1e-12) + (1 - y) * np.log(1 - oof + 1e-12)))
-        if best is None or loss < best[0]:
-            best = (loss, l2, oof)
-    assert best is not None
-    model = fit_logistic(x, y, BREADTH_FEATURES, l2=best[1])
+        results[l2] = float(np.mean((oof >= 0.5) == (y == 1)))
+    l2 = max(results, key=lambda k: (results[k], k))
+    model = fit_logistic(x, y, BREADTH_FEATURES, l2=l2)
     return model, {
         "questions": len(y),
         "whole_section": round(float(y.mean()), 4),
-        "l2": best[1],
-        "cv_accuracy": round(float(np.mean((best[2] >= 0.5) == (y == 1))), 4),
+        "l2": l2,
+        "cv_accuracy": {str(k): round(v, 4) for k, v in results.items()},
         "cv_accuracy_subsection_alone": round(float(np.mean(y == 0)), 4),
         "weights": model.described(),
     }
