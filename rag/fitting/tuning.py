@@ -538,7 +538,7 @@ def fit_calibration(
         ]
         features = [*features, RERANK_FEATURE]
         ranker, ranker_l2, oof_scores, cv_hit1 = fit_ranking(groups, train, features)
-    by_index = {i: (g, ev) for i, g, ev in groups}
+    by_index = {i: ev for i, _, ev in groups}
 
     def section_scores(sample: Sample, ev: SectionEvidence) -> np.ndarray:
         x = ev.x[:, columns]
@@ -547,9 +547,9 @@ def fit_calibration(
         return ranker.score(x)
 
     shape, shape_report = fit_shape(train)
-    breadth, breadth_report = fit_breadth(
-        session, train, groups, {i: oof_scores.get(i, ranker.score(g.x)) for i, g, _ in groups}
-    )
+    # each ranked question's section scores: out of fold where the cross-validation gave them
+    ranked_scores = {i: oof_scores[i] if i in oof_scores else ranker.score(g.x) for i, g, _ in groups}
+    breadth, breadth_report = fit_breadth(session, train, groups, ranked_scores)
 
     # abstention: features from out-of-fold section scores and scope, for every training question
     scope, scope_l2, oof_scope = fit_scope(train)
@@ -562,8 +562,8 @@ def fit_calibration(
         if s.negative and not s.gold:  # a disliked answer says nothing about answerability
             continue
         if ranked:
-            ev = by_index[i][1]
-            scores = oof_scores.get(i, ranker.score(by_index[i][0].x))
+            ev = by_index[i]
+            scores = ranked_scores[i]
         else:
             ev = session.evidence(s, types, oof_intent.get(i))
             scores = section_scores(s, ev)
