@@ -9,6 +9,7 @@ import pytest
 from rag.answers.prose import FragmentDetector, is_pointer, row_text, strip_label
 from rag.answers.shape import shape_by_rules
 from rag.answers.structure import parse
+from tests.conftest import dedent
 
 
 def test_pointers_labels_and_fragments():
@@ -89,19 +90,21 @@ def test_a_question_about_a_whole_section_gets_every_subsection_grouped(seed_ass
     groups = [line for line in body.splitlines() if line.startswith("- **")]
     nested = [line for line in body.splitlines() if line.startswith("  - ")]
     assert [g.split("**")[1] for g in groups] == ["技術スキル（ハードスキル）", "組織・管理スキル（ソフトスキル）", "ツール・サービス"]
-    # the documented limit is shared out between the subsections, and what is cut is counted
+    # each subsection's list in full, up to the documented limit
     shown, total = answer.items
-    assert len(nested) == shown == min(total, 15) and total > shown
-    cut = [(int(a), int(b)) for a, b in re.findall(r"（(\d+)件中(\d+)件", body)]
-    assert sum(t for t, _ in cut) - sum(s for _, s in cut) == total - shown
+    assert len(nested) == shown == total and "件中" not in body
     checks = answer_checks(answer)
     assert checks["dangling_pointers"] == checks["duplicate_lines"] == checks["label_leaks"] == 0
 
-    # asked for everything: each subsection's whole list (up to the limit), nothing cut
-    ctx = seed_assistant._context("CISOに必要なスキルを全部教えて", None, None)
-    everything = seed_assistant.answerer.compose(replace(ctx, broad=True), shape="list")
-    assert everything.items == (total, total) and "件中" not in everything.text
-    assert len([line for line in everything.text.splitlines() if line.startswith("  - ")]) == total
+    # a list longer than the limit is cut, and what is cut is counted under its heading
+    from rag.answers.compose import ExtractiveAnswerer
+
+    short = ExtractiveAnswerer(max_items=2).compose(replace(ctx, broad=True), shape="list")
+    body = short.text.split("**出典**", 1)[0]
+    cut = [(int(a), int(b)) for a, b in re.findall(r"（(\d+)件中(\d+)件", body)]
+    assert cut and all(s == 2 for _, s in cut)
+    assert short.items == (total - sum(t - s for t, s in cut), total)
+    assert len([line for line in body.splitlines() if line.startswith("  - ")]) == short.items[0]
 
 
 def test_an_explanation_about_a_whole_section_lists_its_subsections(seed_assistant):
@@ -136,3 +139,41 @@ def test_the_breadth_model_decides_only_when_fitted(seed_assistant):
     assert not decide_broad(snapshot, ctx.ranking, ctx.question, replace(snapshot.calibration, breadth=None))
     pinned = ctx.ranking.pinned_to(snapshot, int(ctx.ranking.sections[0]))
     assert not decide_broad(snapshot, pinned, ctx.question, snapshot.calibration)  # the reader chose one section
+
+
+def test_a_whole_table_follows_the_sentence_that_answers(write_guide, make_assistant):
+    """An explanation whose best passages include several rows of a table shows the whole
+    table; when the best passage of the section is a sentence, that sentence leads."""
+    from dataclasses import replace
+
+    write_guide(
+        "baker",
+        text=dedent(
+            """
+            ---json
+            {"slug": "baker", "title": "パン職人（Baker）"}
+            ---
+            # パン職人（Baker）
+
+            ## 5️⃣ キャリアパス
+
+            | 段階 | 主な役割 | 必要な経験 |
+            | --- | --- | --- |
+            | 見習い | 生地の計量と成形の補助 | 衛生管理の基礎 |
+            | 職人 | 仕込みから焼成まで一人で担当 | 3年以上の現場経験 |
+            | シェフ | 商品開発と厨房の統括 | 原価管理と人材育成 |
+            | オーナー | 独立開業と店舗経営 | 資金計画と集客 |
+
+            パン職人の年収の目安は、見習いで250万円前後、シェフで450万円から600万円です。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    ctx = assistant._context("パン職人の年収の目安は？", None, None)
+    answer = assistant.answerer.compose(ctx, shape="explanation")
+    body = answer.text.split("**出典**", 1)[0]
+    lines = [line for line in body.splitlines() if line.strip()]
+    assert lines[0].startswith("パン職人の年収の目安は")
+    assert sum(line.startswith("- **") for line in lines) == 4  # every row, in order
+    assert body.index("見習い**") < body.index("職人**") < body.index("シェフ**") < body.index("オーナー**")
+    assert answer.items == (4, 4)

@@ -35,7 +35,7 @@ from ..relevance import Judgement
 from ..results import Answer, Citation, Hit
 from ..retrieval import Ranking
 from ..tokenization import BigramTokenizer
-from .breadth import asks_all, family
+from .breadth import family
 from .prose import FragmentDetector, is_pointer, row_text, shorten, strip_label
 from .shape import question_shape
 from .structure import Structure, Table, parse
@@ -289,15 +289,18 @@ class ExtractiveAnswerer:
             text = shorten(" ".join(parse(snapshot.sections[lead].text).sentences) or snapshot.sections[lead].text, 200)
             draft.lines.append(f"{text} [{draft.cite(lead, text)}]")
             return
+        first, rest = chosen[0], sorted(chosen[1:], key=lambda c: c[0])
         rows = [c for c in chosen if self._row_of(snapshot, c[0]) is not None]
         if len(rows) >= 2 and len({snapshot.units[c[0]].chunk for c in rows}) >= 2:
-            # several rows of one table answer it: the reader gets the whole table, in order
+            # several rows of one table answer it: the reader gets the whole table, in order,
+            # after the lead sentence when the best match is a sentence rather than a row
             section = rows[0][1]
             items = self._items_of(ctx, section)
             if len(items) >= MIN_LIST_ITEMS:
+                if self._row_of(snapshot, first[0]) is None:
+                    draft.lines += [f"{first[2]} [{draft.cite(first[1], first[2])}]", ""]
                 self._write_items(ctx, draft, section, items, numbered=False)
                 return
-        first, rest = chosen[0], sorted(chosen[1:], key=lambda c: c[0])
         draft.lines.append(f"{first[2]} [{draft.cite(first[1], first[2])}]")
         if rest:
             draft.lines.append("")
@@ -382,9 +385,8 @@ class ExtractiveAnswerer:
 
     def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:
         """Every subsection of ``parent``: for a list question each one's own items, else each
-        one's heading and first sentence. A question that asks for everything (「全部」) gets
-        each subsection's list up to the documented limit; otherwise the limit is shared out
-        between the subsections, each keeping at least one item."""
+        one's heading and first sentence. Each subsection's list is shown up to the documented
+        limit (sharing one limit out between them cut lists that readers wanted whole)."""
         snapshot = ctx.snapshot
         groups = [(c, self._items_of(ctx, c)) for c in children] if grouped else []
         if sum(len(items) >= MIN_LIST_ITEMS for _, items in groups) < 2:
@@ -402,16 +404,7 @@ class ExtractiveAnswerer:
         for i, (child, items) in enumerate(groups):
             if not items and (first := self._first_sentence(ctx, child)):
                 groups[i] = (child, [(first, child)])  # a subsection without items: its first sentence
-        if asks_all(ctx.question):
-            quota = [min(len(items), self.max_items) for _, items in groups]
-        else:
-            quota = [0] * len(groups)
-            budget = max(self.max_items, len(groups))
-            while budget and any(q < len(items) for q, (_, items) in zip(quota, groups)):
-                for i, (_, items) in enumerate(groups):
-                    if budget and quota[i] < len(items):
-                        quota[i] += 1
-                        budget -= 1
+        quota = [min(len(items), self.max_items) for _, items in groups]
         labels = TEXT[ctx.language]
         title = heading_title(snapshot.sections[parent].heading_path[-1])
         draft.lines += [labels["groups"].format(title=title, n=len(groups)), ""]
