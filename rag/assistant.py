@@ -26,7 +26,7 @@ from .normalization import clean_question, detect_language
 from .relevance import RelevanceModel
 from .reranking import Reranker
 from .results import Answer, Hit
-from .retrieval import Ranking, Retriever
+from .retrieval import Ranking, Retriever, conversation_guide
 from .settings import Settings
 
 log = logging.getLogger("rag")
@@ -201,7 +201,9 @@ class Assistant:
         if not cleaned or k <= 0:
             return []
         query = retrieval_query(cleaned, history, self.settings.history_turns)
-        return self._rank(snapshot, query, guide, ordinal(cleaned)).hits(snapshot, k)
+        return self._kept_to_conversation(snapshot, query, guide, self._rank(snapshot, query, guide, ordinal(cleaned))).hits(
+            snapshot, k
+        )
 
     def _vector(self, query: RetrievalQuery) -> np.ndarray:
         """The query vector: the normalised mean of the vectors of the query's parts."""
@@ -227,6 +229,16 @@ class Assistant:
             calibration=calibration,
             rerank=self.reranker,
         )
+
+    @staticmethod
+    def _kept_to_conversation(snapshot: IndexSnapshot, query: RetrievalQuery, guide: str | None, ranking: Ranking) -> Ranking:
+        """Without a guide filter, a follow-up that names no job stays with the one guide its
+        conversation named. Only the sections shown change: ranking and abstention are fitted
+        on the ranking of every candidate guide, and judge that one."""
+        if guide:
+            return ranking
+        position = conversation_guide(snapshot, query)
+        return ranking if position is None else ranking.within(snapshot, position)
 
     def _context(
         self,
@@ -255,8 +267,11 @@ class Assistant:
         ranking = self._rank(snapshot, query, guide, item, vector)
         if pinned_section is not None:
             ranking = ranking.pinned_to(snapshot, pinned_section)
+        judged = ranking
+        if pinned_section is None:
+            ranking = self._kept_to_conversation(snapshot, query, guide, ranking)
         hits = ranking.hits(snapshot, 8)
-        judgement = self.relevance.judge(snapshot, cleaned, language, ranking, snapshot.calibration, vector)
+        judgement = self.relevance.judge(snapshot, cleaned, language, judged, snapshot.calibration, vector)
         if pinned_section is not None:  # the reader asked about this very section
             judgement = replace(judgement, forced=True)
         shape = decide_shape(cleaned, vector, snapshot.calibration)

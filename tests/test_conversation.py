@@ -88,3 +88,40 @@ def test_numbered_item_stays_inside_one_top_level_section(seed_assistant):
     found = {snapshot.chunks[i].heading_path[-1] for i in numbered_item(snapshot, duties, 7)}
     assert found == {"7. セキュリティ文化の醸成と教育"}  # not 6️⃣'s or 7️⃣'s item 7
     assert numbered_item(snapshot, duties, 9) == []  # 2️⃣ has seven items
+
+
+def test_a_follow_up_that_names_no_job_stays_with_the_job_of_the_conversation(write_guide, make_assistant):
+    """Two guides; the question alone is closer to the florist's, but the conversation is about
+    bakers and the question names no job: what is shown comes from the baker's guide."""
+    from rag.retrieval import conversation_guide
+
+    write_guide("baker")
+    write_guide(
+        "florist",
+        title="フローリスト（Florist）",
+        duty="花束とアレンジメントの制作",
+        task="仕入れた生花の水揚げ",
+        skill="色彩感覚",
+        skill_detail="花の色と季節を組み合わせる力。",
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+    question = "毎日の仕事で花束を作ることはありますか？"
+    alone = assistant.search(question, k=3)
+    assert alone[0].chunk.guide == "florist"
+
+    history = ["パン職人になりたいです", "どんな仕事をしますか？"]
+    hits = assistant.search(question, k=5, history=history)
+    assert hits and {h.chunk.guide for h in hits} == {"baker"}
+    answer = assistant.ask(question, history=history)
+    assert answer.abstained or {c.guide for c in answer.citations} == {"baker"}
+
+    query = retrieval_query(question, history)
+    baker = snapshot.layout.guide_slugs.index("baker")
+    assert conversation_guide(snapshot, query) == baker
+    # a question that names a job goes where it says; a conversation of two jobs keeps neither
+    assert conversation_guide(snapshot, retrieval_query("フローリストの仕事は？", history)) is None
+    assert conversation_guide(snapshot, retrieval_query(question, ["パン職人とフローリスト、どちらがいい？"])) is None
+    assert conversation_guide(snapshot, retrieval_query(question, None)) is None
+    # a chosen guide decides, whatever the conversation said
+    assert {h.chunk.guide for h in assistant.search(question, k=3, guide="florist", history=history)} == {"florist"}
