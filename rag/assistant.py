@@ -37,14 +37,7 @@ class Assistant:
 
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(
-            settings.model,
-            cache_dir=settings.cache_dir,
-            batch_size=settings.batch_size,
-            query_threads=settings.query_threads,
-            build_threads=settings.build_threads,
-            show_progress=settings.verbose,
-        )
+        self.embedder = embedder or Embedder.from_settings(settings)
         self.store = IndexStore(settings, self.embedder)
         self.retriever = Retriever(candidates=settings.candidates, candidate_guides=settings.candidate_guides)
         self.answerer = ExtractiveAnswerer(max_points=settings.max_points, max_sources=settings.max_sources)

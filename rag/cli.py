@@ -36,6 +36,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-model", default=None, help="model name on that server")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--verbose", action="store_true", help="show model-loading progress bars")
+    parser.add_argument("--no-adapter", action="store_true", help="embed with the model as it is, without its fitted adapter")
     parser.add_argument(
         "--no-build", action="store_true",
         help="never build: fail with the command to run when the index is missing, stale or damaged",
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="write the calibration here instead of <data-dir>/calibrations")
     p.add_argument("--no-measure", action="store_true", help="fit only; skip the before/after figures")
 
+    p = sub.add_parser("adapt", help="fit the embedding model's adapter from labelled questions (then run `rag tune`)")
+    _common(p)
+    p.add_argument("--out", type=Path, default=None, help="write the adapter here instead of <data-dir>/adapters")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training pairs (default 2)")
+
     p = sub.add_parser("serve", help="start the chat web app")
     _common(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -107,6 +113,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings = settings.replace(strict=True)
     if args.verbose:
         settings = settings.replace(verbose=True)
+    if args.no_adapter:
+        settings = settings.replace(adapter=False)
     if args.llm_base_url or args.llm_model:
         llm = settings.llm
         from dataclasses import replace
@@ -294,6 +302,34 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    """``rag adapt``: fit and save the model's adapter; the calibration is then refitted by `rag tune`."""
+    from dataclasses import replace
+
+    from .embedding.adapter import AdapterConfig
+    from .fitting.adaptation import adapt
+    from .fitting.corpus import Corpus
+
+    settings = settings_from_args(args)
+    if args.epochs is not None and args.epochs < 1:
+        raise QuestionError(f"--epochs must be at least 1, got {args.epochs}")
+    corpus = Corpus.load(settings.corpus_dir)
+    config = AdapterConfig(base_model=settings.model, base_fingerprint="")
+    if args.epochs is not None:
+        config = replace(config, epochs=args.epochs)
+    report = adapt(
+        settings, corpus, config=config, out=args.out, progress=True, on_step=lambda m: print(m, file=sys.stderr)
+    )
+    fitted = report.adapter.config
+    print(
+        f"adapter {report.adapter.id} for {fitted.base_model} ({fitted.base_fingerprint}) saved to {report.saved_to}: "
+        f"{fitted.report['pairs']} pairs, loss per epoch {fitted.report['loss_per_epoch']}, {fitted.report['seconds']} s"
+    )
+    if args.out is None:
+        print("the adapted model has its own calibration: run `rag tune` to fit it and rebuild the index")
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``rag serve``: the same as ``python app.py``."""
     from .web import launch
@@ -310,6 +346,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "guides": cmd_guides,
     "tune": cmd_tune,
+    "adapt": cmd_adapt,
     "serve": cmd_serve,
 }
 

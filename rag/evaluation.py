@@ -180,7 +180,7 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion) -> dict[str, Any]:
     }
 
 
-_LABEL_LEAK = re.compile(r"(?:^|\n)(?:- |\d+\. )?(?:ガイドによると、)?[^\s:：/。、]{1,14}[:：] |No\.:|面接質問（技術）:")
+_LABEL_LEAK = re.compile(r"(?:^|\n)(?:- |\d+\. )?(?:ガイドによると、)?[^\s:：/。、]{1,20}[:：] |No\.:|面接質問（技術）:")
 
 
 def answer_checks(answer: Answer) -> dict[str, Any]:

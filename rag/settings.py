@@ -59,6 +59,9 @@ class Settings:
     verbose: bool = False
     build_threads: int = 2
     query_threads: int = 1
+    #: Merge the fitted adapter of the model, when there is one (``rag adapt``; shipped for the
+    #: bundled model). ``RAG_ADAPTER=0`` or ``--no-adapter`` embeds with the model as it is.
+    adapter: bool = True
 
     # Keyword index: "bigram" (NFKC character bigrams) or "fugashi" (morphemes)
     keyword_tokenizer: str = "bigram"
@@ -112,6 +115,8 @@ class Settings:
             values["model"] = env["RAG_MODEL"]
         if env.get("RAG_RERANKER"):
             values["reranker"] = env["RAG_RERANKER"]
+        if env.get("RAG_ADAPTER"):
+            values["adapter"] = env["RAG_ADAPTER"].strip().lower() not in ("0", "false", "no", "off")
         if env.get("RAG_CORPUS_DIR"):
             values["corpus_dir"] = Path(env["RAG_CORPUS_DIR"])
         llm = LLMSettings(

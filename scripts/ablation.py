@@ -165,7 +165,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env(model=args.model, data_dir=Path("/nonexistent-calibrations"))
     corpus = Corpus.load(args.corpus)
-    embedder = Embedder(settings.model, cache_dir=settings.cache_dir)
+    embedder = Embedder.from_settings(settings)
     fingerprint = embedder.fingerprint
     guides = fitting_guides_dir(settings, corpus, fingerprint, with_seeds=False)
     fit_settings = settings.replace(

@@ -422,8 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.skip_model:
             bench_model(settings)
-        embedder = Embedder(settings.model, cache_dir=settings.cache_dir, batch_size=settings.batch_size,
-                            query_threads=settings.query_threads, build_threads=settings.build_threads)
+        embedder = Embedder.from_settings(settings)
         embedder.model  # noqa: B018
         if args.scale:
             sizes = sorted(int(s) for s in args.scale.split(",") if s.strip())

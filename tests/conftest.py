@@ -52,10 +52,11 @@ def settings(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def embedder(settings):
-    """One loaded embedder (the bundled multilingual-e5-small) shared by the whole session."""
+    """One loaded embedder (the bundled multilingual-e5-small with its shipped adapter, as users
+    get it) shared by the whole session."""
     from rag.embedding.embedder import Embedder
 
-    emb = Embedder(settings.model, cache_dir=settings.cache_dir)
+    emb = Embedder.from_settings(settings)
     emb.model  # noqa: B018 - load once
     return emb
 

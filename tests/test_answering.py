@@ -20,6 +20,10 @@ def test_pointers_labels_and_fragments():
     assert strip_label("CISOは経営層の一員です。") == "CISOは経営層の一員です。"
     kept = "国内外の法規制（例：個人情報保護法、GDPR）を遵守します。"
     assert strip_label(kept) == kept  # a colon inside brackets is no label
+    # labels may hold a comma, quotes or a closed bracket (written as **label:** in the guides)
+    assert strip_label("記録を残し、事実で共有する: 日時と事実を記録する。") == "日時と事実を記録する。"
+    assert strip_label("「小さなうちに」相談する: 早めに声をかける。") == "早めに声をかける。"
+    assert strip_label("介護支援専門員（ケアマネジャー）: 5年以上の実務経験") == "5年以上の実務経験"
     fragments = FragmentDetector()
     assert fragments.is_fragment("高度な技術的洞察力、卓越した危機管理能力、そして組織を動かすリーダーシップ。")
     assert not fragments.is_fragment("CISOはインシデント対応を指揮します。")

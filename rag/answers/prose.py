@@ -23,7 +23,7 @@ _POINTER = re.compile(
     r"|[:：]$"
 )
 # a short label before a colon: no sentence punctuation and no bracket left open inside it
-_LABEL = re.compile(r"^([^:：。、/（(「『]{1,14})[:：]\s*(?=\S)")
+_LABEL = re.compile(r"^((?:[^:：。/（(）)]|（[^）:：]*）|\([^):：]*\)){1,20})[:：]\s*(?=\S)")
 _FINAL_PUNCT = re.compile(r"[。！？!?」』）)\s]+$")
 
 

