@@ -36,7 +36,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-model", default=None, help="model name on that server")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--verbose", action="store_true", help="show model-loading progress bars")
-    parser.add_argument("--no-adapter", action="store_true", help="embed with the model as it is, without its fitted adapter")
+    parser.add_argument(
+        "--adapter", action="store_true", help="merge the model's fitted adapter (`rag adapt`; shipped for the bundled model)"
+    )
     parser.add_argument(
         "--no-build", action="store_true",
         help="never build: fail with the command to run when the index is missing, stale or damaged",
@@ -113,8 +115,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings = settings.replace(strict=True)
     if args.verbose:
         settings = settings.replace(verbose=True)
-    if args.no_adapter:
-        settings = settings.replace(adapter=False)
+    if args.adapter:
+        settings = settings.replace(adapter=True)
     if args.llm_base_url or args.llm_model:
         llm = settings.llm
         from dataclasses import replace
@@ -326,7 +328,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         f"{fitted.report['pairs']} pairs, loss per epoch {fitted.report['loss_per_epoch']}, {fitted.report['seconds']} s"
     )
     if args.out is None:
-        print("the adapted model has its own calibration: run `rag tune` to fit it and rebuild the index")
+        print("the adapted model has its own calibration: run `rag tune --adapter` to fit it, then use --adapter")
     return EXIT_OK
 
 

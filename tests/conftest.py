@@ -52,8 +52,8 @@ def settings(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def embedder(settings):
-    """One loaded embedder (the bundled multilingual-e5-small with its shipped adapter, as users
-    get it) shared by the whole session."""
+    """One loaded embedder (the bundled multilingual-e5-small, as the default settings load it)
+    shared by the whole session."""
     from rag.embedding.embedder import Embedder
 
     emb = Embedder.from_settings(settings)

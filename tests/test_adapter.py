@@ -102,12 +102,15 @@ def test_damaged_adapters_are_refused_with_what_to_run(embedder, fitted, tmp_pat
 
 
 def test_the_bundled_model_ships_an_adapter_and_a_calibration_for_it(settings):
-    """What a user gets by default: the shipped adapter, and the calibration of the adapted model."""
+    """``--adapter`` works out of the box: the shipped adapter, and the calibration of the adapted
+    model beside the plain model's (the default)."""
     from rag.fitting.store import SHIPPED_DIR
 
-    default = Embedder.from_settings(settings)
-    assert default.adapter is not None
-    assert (SHIPPED_ADAPTERS / default.base_fingerprint / CONFIG_FILE).is_file()
-    assert (SHIPPED_DIR / default.fingerprint / "calibration.json").is_file()
-    plain = Embedder.from_settings(settings.replace(adapter=False))
-    assert plain.adapter is None and plain.fingerprint == default.base_fingerprint
+    assert not settings.adapter
+    adapted = Embedder.from_settings(settings.replace(adapter=True))
+    assert adapted.adapter is not None
+    assert (SHIPPED_ADAPTERS / adapted.base_fingerprint / CONFIG_FILE).is_file()
+    assert (SHIPPED_DIR / adapted.fingerprint / "calibration.json").is_file()
+    plain = Embedder.from_settings(settings)
+    assert plain.adapter is None and plain.fingerprint == adapted.base_fingerprint
+    assert (SHIPPED_DIR / plain.fingerprint / "calibration.json").is_file()

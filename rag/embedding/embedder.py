@@ -73,7 +73,7 @@ class Embedder:
         #: Folders holding fitted adapters, one subfolder per base-model fingerprint, searched in
         #: order; the first adapter fitted for this model is merged into it when it loads.
         self.adapter_dirs = tuple(Path(d) for d in adapter_dirs)
-        self.adapter: Adapter | None = None
+        self._adapter: Adapter | None = None
         #: Show transformers' "Loading weights" bar when the model loads (``--verbose``).
         self.show_progress = show_progress
         self.cache_dir = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "rag-guides"
@@ -144,7 +144,7 @@ class Embedder:
                         f"not {base}; refit it with `rag adapt`"
                     )
                 adapter.merge_into(model)
-                self.adapter = adapter
+                self._adapter = adapter
                 log.info("model %s adapted with %s (%s)", self.name, adapter.id, folder / base)
                 break
         return model
@@ -168,6 +168,12 @@ class Embedder:
     def prompt(self, kind: str) -> str:
         """The prompt prepended for ``kind`` ("query" or "passage"); empty if the model has none."""
         return str(self.model.prompts.get(kind, "")) if self.model.prompts else ""
+
+    @property
+    def adapter(self) -> Adapter | None:
+        """The adapter merged into the model (None: the model as it is); loads the model."""
+        self.model  # noqa: B018
+        return self._adapter
 
     @property
     def fingerprint(self) -> str:
