@@ -20,6 +20,7 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,7 @@ class Adapter:
         self.config = config
         self.weights = weights
 
-    @property
+    @cached_property
     def id(self) -> str:
         """A short hash of the arrays and the config: part of the adapted model's fingerprint."""
         digest = hashlib.sha256()
