@@ -195,39 +195,38 @@ def fit_adapter(
     torch.set_num_threads(threads)
     targets = _targets(model)
     modules = dict(model.named_modules())
+    frozen = list(model.parameters())
+    states = [p.requires_grad for p in frozen]
+    seq = model.max_seq_length
     lora: dict[str, tuple[torch.nn.Parameter, torch.nn.Parameter]] = {}
     handles = []
-    for name in targets:
-        layer = modules[name]
-        a = torch.nn.Parameter(torch.randn(config.rank, layer.in_features) / np.sqrt(layer.in_features))
-        b = torch.nn.Parameter(torch.zeros(layer.out_features, config.rank))
-        lora[name] = (a, b)
-
-        def hook(module: Any, inputs: tuple[Any, ...], output: Any, a: Any = a, b: Any = b) -> Any:
-            return output + (inputs[0] @ a.T @ b.T) * config.scale
-
-        handles.append(layer.register_forward_hook(hook))
-    frozen = [p for p in model.parameters()]
-    states = [p.requires_grad for p in frozen]
-    for p in frozen:
-        p.requires_grad_(False)
-    params = [p for ab in lora.values() for p in ab]
-    optimiser = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
-    seq = model.max_seq_length
-    model.max_seq_length = config.max_seq_length
-    query_prompt = (model.prompts or {}).get("query", "")
-    passage_prompt = (model.prompts or {}).get("passage", "")
-
-    tokenize = getattr(model, "preprocess", None) or model.tokenize  # preprocess: sentence-transformers >= 6
-
-    def encode(texts: list[str]) -> Any:
-        return model(tokenize(texts))["sentence_embedding"]
-
-    order = list(range(len(pairs)))
     losses: list[float] = []
     started = time.perf_counter()
-    model.train()
-    try:
+    try:  # whatever happens, the model is given back as it was
+        for name in targets:
+            layer = modules[name]
+            a = torch.nn.Parameter(torch.randn(config.rank, layer.in_features) / np.sqrt(layer.in_features))
+            b = torch.nn.Parameter(torch.zeros(layer.out_features, config.rank))
+            lora[name] = (a, b)
+
+            def hook(module: Any, inputs: tuple[Any, ...], output: Any, a: Any = a, b: Any = b) -> Any:
+                return output + (inputs[0] @ a.T @ b.T) * config.scale
+
+            handles.append(layer.register_forward_hook(hook))
+        for p in frozen:
+            p.requires_grad_(False)
+        params = [p for ab in lora.values() for p in ab]
+        optimiser = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+        model.max_seq_length = config.max_seq_length
+        query_prompt = (model.prompts or {}).get("query", "")
+        passage_prompt = (model.prompts or {}).get("passage", "")
+        tokenize = getattr(model, "preprocess", None) or model.tokenize  # preprocess: sentence-transformers >= 6
+
+        def encode(texts: list[str]) -> Any:
+            return model(tokenize(texts))["sentence_embedding"]
+
+        order = list(range(len(pairs)))
+        model.train()
         for epoch in range(config.epochs):
             rng.shuffle(order)
             total, steps = 0.0, 0
