@@ -22,12 +22,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag import Settings  # noqa: E402
-from rag.assistant import Assistant  # noqa: E402
 from rag.embedding.embedder import Embedder  # noqa: E402
 from rag.fitting.corpus import Corpus  # noqa: E402
 from rag.fitting.features import QUESTION_FEATURES, RANK_FEATURES  # noqa: E402
 from rag.fitting.intent import SECTION_TYPES  # noqa: E402
-from rag.fitting.tuning import FitSession, Sample, fit_calibration, fitting_guides_dir  # noqa: E402
+from rag.fitting.tuning import FitSession, Sample, fit_calibration, fitting_assistant  # noqa: E402
 from rag.retrieval import neutral_ranker, section_types  # noqa: E402
 
 # -- a linear query adapter (measured here; it did not help on held-out guides, so the
@@ -167,12 +166,7 @@ def main() -> int:
     corpus = Corpus.load(args.corpus)
     embedder = Embedder.from_settings(settings)
     fingerprint = embedder.fingerprint
-    guides = fitting_guides_dir(settings, corpus, fingerprint, with_seeds=False)
-    fit_settings = settings.replace(
-        seeds_dir=guides, index_dir=Path(settings.cache_dir) / "tune" / fingerprint / "index", auto_tune=False
-    )
-    assistant = Assistant(fit_settings, embedder=embedder)
-    assistant.refresh()
+    assistant = fitting_assistant(settings, corpus, embedder)
     session = FitSession(assistant)
     started = time.perf_counter()
     train = session.prepare(corpus.questions("train"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..embedding.adapter import Adapter, AdapterConfig, TrainingPair, fit_adapter
 from .corpus import Corpus, data_hash
-from .tuning import FitSession, Sample, fitting_guides_dir
+from .tuning import FitSession, Sample, fitting_assistant
 
 if TYPE_CHECKING:
     from ..index.snapshot import IndexSnapshot
@@ -63,20 +63,13 @@ def adapt(
 ) -> AdaptReport:
     """Fit an adapter for ``settings.model`` (without any adapter) and save it to ``out`` or to
     ``<data_dir>/adapters/<model fingerprint>/``, where the model picks it up when it loads."""
-    from ..assistant import Assistant
     from ..embedding.embedder import Embedder
 
     say = on_step or (lambda message: log.info("%s", message))
     base = settings.replace(adapter=False)
     embedder = Embedder.from_settings(base)
     fingerprint = embedder.fingerprint
-    guides_dir = fitting_guides_dir(base, corpus, fingerprint, with_seeds=False)
-    fit_settings = base.replace(
-        seeds_dir=guides_dir, index_dir=Path(base.cache_dir) / "tune" / fingerprint / "index", auto_tune=False
-    )
-    say(f"fitting index of {len(list(guides_dir.iterdir()))} guides with {base.model} in {fit_settings.index_dir}")
-    assistant = Assistant(fit_settings, embedder=embedder)
-    assistant.refresh(progress=progress, calibrate=False)
+    assistant = fitting_assistant(base, corpus, embedder, progress=progress, say=say)
     session = FitSession(assistant)
     samples = session.prepare(corpus.questions("train"))
     pairs = training_pairs(assistant.snapshot, samples)

@@ -666,6 +666,33 @@ def fitting_guides_dir(settings: Settings, corpus: Corpus, fingerprint: str, *, 
     return folder
 
 
+def fitting_assistant(
+    settings: Settings,
+    corpus: Corpus,
+    embedder: Embedder,
+    *,
+    with_seeds: bool = False,
+    progress: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> Assistant:
+    """An assistant over the corpus guides (and the product's, ``with_seeds``) with its index in
+    the cache, one per model fingerprint, built without a calibration."""
+    from ..assistant import Assistant
+
+    fingerprint = embedder.fingerprint
+    guides_dir = fitting_guides_dir(settings, corpus, fingerprint, with_seeds=with_seeds)
+    fit_settings = settings.replace(
+        seeds_dir=guides_dir,
+        index_dir=Path(settings.cache_dir) / "tune" / fingerprint / "index",
+        auto_tune=False,
+    )
+    if say is not None:
+        say(f"fitting index of {len(list(guides_dir.iterdir()))} guides with {settings.model} in {fit_settings.index_dir}")
+    assistant = Assistant(fit_settings, embedder=embedder)
+    assistant.refresh(progress=progress, calibrate=False)
+    return assistant
+
+
 @dataclass
 class TuneReport:
     """What ``rag tune`` did: where the calibration went, and figures before and after."""
@@ -695,22 +722,13 @@ def tune(
     The calibration is saved to ``out`` or to the tuned calibrations of ``settings.data_dir``,
     where the next build of any index with this model picks it up.
     """
-    from ..assistant import Assistant
     from ..embedding.embedder import Embedder
     from ..evaluation import load_questions
 
     say = on_step or (lambda message: log.info("%s", message))
     embedder = embedder or Embedder.from_settings(settings)
     fingerprint = embedder.fingerprint
-    guides_dir = fitting_guides_dir(settings, corpus, fingerprint, with_seeds=feedback is not None)
-    fit_settings = settings.replace(
-        seeds_dir=guides_dir,
-        index_dir=Path(settings.cache_dir) / "tune" / fingerprint / "index",
-        auto_tune=False,
-    )
-    say(f"fitting index of {len(list(guides_dir.iterdir()))} guides with {settings.model} in {fit_settings.index_dir}")
-    assistant = Assistant(fit_settings, embedder=embedder)
-    assistant.refresh(progress=progress, calibrate=False)
+    assistant = fitting_assistant(settings, corpus, embedder, with_seeds=feedback is not None, progress=progress, say=say)
     session = FitSession(assistant)
     before_calibration = assistant.snapshot.calibration
 
