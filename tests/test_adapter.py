@@ -114,3 +114,66 @@ def test_the_bundled_model_ships_an_adapter_and_a_calibration_for_it(settings):
     plain = Embedder.from_settings(settings)
     assert plain.adapter is None and plain.fingerprint == adapted.base_fingerprint
     assert (SHIPPED_DIR / plain.fingerprint / "calibration.json").is_file()
+
+
+def test_questions_the_guides_do_not_answer_learn_none_of_these(embedder):
+    """With the abstain option, a question without a passage is pulled toward the learned "none
+    of these" cosine and away from its near passage; the answerable ones toward their passage."""
+    unanswered = TrainingPair("CISOの年収はいくら？", None, (PAIRS[0].passage,))
+    pairs = [replace(p, negatives=(PAIRS[(i + 1) % len(PAIRS)].passage,)) for i, p in enumerate(PAIRS)] + [unanswered]
+    config = AdapterConfig(
+        base_model=embedder.name,
+        base_fingerprint=embedder.fingerprint,
+        rank=2,
+        epochs=6,
+        batch_size=5,
+        learning_rate=2e-3,
+        hard_negatives=1,
+        abstain_option=True,
+    )
+    adapter = fit_adapter(embedder.model, pairs, config)
+    report = adapter.config.report
+    assert report["unanswered"] == 1 and report["pairs"] == 5
+    none = report["none_cosine"]
+    model = Embedder(embedder.name, cache_dir=embedder.cache_dir).model
+    adapter.merge_into(model)
+    prompts = model.prompts or {}
+
+    def vectors(texts, kind):
+        return model.encode([prompts.get(kind, "") + t for t in texts], normalize_embeddings=True)
+
+    q = vectors([p.question for p in pairs], "query")
+    d = vectors([p.passage for p in PAIRS], "passage")
+    cos = q @ d.T
+    assert all(cos[i, i] > none for i in range(len(PAIRS)))  # each answerable question beats "none"
+    assert cos[len(PAIRS)].max() < none  # the unanswered one prefers "none" to every passage
+    # the old id of a config without the later fields is kept (the shipped adapter's file has none)
+    assert AdapterConfig(base_model="m", base_fingerprint="f").hard_negatives == 0
+
+
+def test_training_pairs_take_near_sections_as_negatives_and_keep_unanswered_questions():
+    from types import SimpleNamespace as NS
+
+    from rag.fitting.adaptation import section_passage, training_pairs
+
+    sections = [
+        NS(guide="nurse", heading_path=("1️⃣ 看護師とは",), text="看護師は患者を支える。"),
+        NS(guide="nurse", heading_path=("2️⃣ 主な業務",), text="病棟で観察と記録を行う。"),
+        NS(guide="nurse", heading_path=("7️⃣ 学習方法",), text="看護師国家試験に合格する。"),
+        NS(guide="pharmacist", heading_path=("2️⃣ 主な業務",), text="処方箋を監査する。"),
+    ]
+    snapshot = NS(sections=sections)
+
+    def sample(text, answerable, gold):
+        question = NS(answerable=answerable, target_guide="nurse")
+        return NS(question=question, query=NS(text=text), gold=set(gold))
+
+    answered = sample("看護師の仕事内容は？", True, [1])
+    unanswered = sample("看護師の年収は？", False, [])
+    near = {id(answered): [1, 3, 0, 2], id(unanswered): [2, 1]}
+    pairs = training_pairs(snapshot, [answered, unanswered], lambda s: near[id(s)])
+    first, second = pairs
+    assert first.passage == section_passage(snapshot, 1)
+    # near sections that answer it, or belong to another guide, are not its negatives
+    assert first.negatives == (section_passage(snapshot, 0), section_passage(snapshot, 2))
+    assert second.passage is None and second.negatives == (section_passage(snapshot, 2), section_passage(snapshot, 1))
