@@ -45,19 +45,14 @@ def section_passage(snapshot: IndexSnapshot, section: int) -> str:
 
 
 def training_pairs(
-    snapshot: IndexSnapshot,
-    samples: Sequence[Sample],
-    near: Callable[[Sample], list[int]] | None = None,
-    *,
-    unanswered: bool = True,
+    snapshot: IndexSnapshot, samples: Sequence[Sample], near: Callable[[Sample], list[int]] | None = None
 ) -> list[TrainingPair]:
     """Question → passage pairs of the labelled samples.
 
     An answerable question gives one pair per labelled section (at most
-    :data:`SECTIONS_PER_QUESTION`); with ``unanswered``, a question the guides do not answer
-    gives one pair without a passage. ``near(sample)`` (the sections the assistant ranks first
-    for it) supplies the near negatives: for an answerable question, those of its guide that a
-    reader did not label as answering it.
+    :data:`SECTIONS_PER_QUESTION`); a question the guides do not answer gives one pair without a
+    passage. ``near(sample)`` (the sections the assistant ranks first for it) supplies the hard
+    negatives: those of its guide that a reader did not label as answering it.
     """
     pairs: list[TrainingPair] = []
     for s in samples:
@@ -69,7 +64,7 @@ def training_pairs(
                 TrainingPair(s.query.text, section_passage(snapshot, g), own)
                 for g in sorted(s.gold)[:SECTIONS_PER_QUESTION]
             ]
-        elif unanswered and not s.question.answerable:
+        elif not s.question.answerable:
             pairs.append(TrainingPair(s.query.text, None, tuple(section_passage(snapshot, i) for i in close)))
     return pairs
 
@@ -95,19 +90,16 @@ def adapt(
     session = FitSession(assistant)
     samples = session.prepare(corpus.questions("train"))
     snapshot = assistant.snapshot
-    chosen = config or AdapterConfig(base_model=embedder.name, base_fingerprint=fingerprint)
-    near: Callable[[Sample], list[int]] | None = None
-    if chosen.hard_negatives or chosen.abstain_option:
-        found = assistant.store.calibration()  # rank as the product does when the model has been fitted
-        if found is not None:
-            assistant.use_calibration(found[0])
+    found = assistant.store.calibration()  # rank as the product does when the model has been fitted
+    if found is not None:
+        assistant.use_calibration(found[0])
 
-        def near(sample: Sample) -> list[int]:
-            q = sample.question
-            hits = assistant.search(q.question, k=NEAR_CHUNKS, guide=q.guide, history=q.history)
-            return list(dict.fromkeys(h.chunk.section for h in hits))
+    def near(sample: Sample) -> list[int]:
+        q = sample.question
+        hits = assistant.search(q.question, k=NEAR_CHUNKS, guide=q.guide, history=q.history)
+        return list(dict.fromkeys(h.chunk.section for h in hits))
 
-    pairs = training_pairs(snapshot, samples, near, unanswered=chosen.abstain_option)
+    pairs = training_pairs(snapshot, samples, near)
     files = corpus.files("train")
     data = {
         "hash": data_hash(files),
@@ -117,6 +109,7 @@ def adapt(
         "pairs": len(pairs),
         "unanswered": sum(p.passage is None for p in pairs),
     }
+    chosen = config or AdapterConfig(base_model=embedder.name, base_fingerprint=fingerprint)
     chosen = replace(chosen, base_model=embedder.name, base_fingerprint=fingerprint, data=data)
     say(
         f"fitting a rank-{chosen.rank} adapter on {len(pairs)} question-section pairs of the training guides "
