@@ -92,13 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--out", type=Path, default=None, help="write the adapter here instead of <data-dir>/adapters")
     p.add_argument("--epochs", type=int, default=None, help="passes over the training pairs (default 2)")
-    p.add_argument(
-        "--hard-negatives", type=int, default=0, help="near sections that do not answer a question, added to its batch"
-    )
-    p.add_argument(
-        "--abstain-option", action="store_true",
-        help="also learn a 'none of these' cosine from the questions the guides do not answer",
-    )
 
     p = sub.add_parser("serve", help="start the chat web app")
     _common(p)
@@ -322,15 +315,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.epochs is not None and args.epochs < 1:
         raise QuestionError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.hard_negatives < 0:
-        raise QuestionError(f"--hard-negatives must be 0 or more, got {args.hard_negatives}")
     corpus = Corpus.load(settings.corpus_dir)
-    config = AdapterConfig(
-        base_model=settings.model,
-        base_fingerprint="",
-        hard_negatives=args.hard_negatives,
-        abstain_option=args.abstain_option,
-    )
+    config = AdapterConfig(base_model=settings.model, base_fingerprint="")
     if args.epochs is not None:
         config = replace(config, epochs=args.epochs)
     report = adapt(

@@ -1,9 +1,8 @@
 """A low-rank adapter that moves an embedding model toward job seekers' questions.
 
-Fitted on labelled questions (question -> the guide section that answers it, or "none of
-these" for a question the guides do not answer) with in-batch and near-section negatives, as
-low-rank updates ``W + (alpha / rank) * B @ A`` of the encoder's linear layers while every
-original weight stays frozen. Saved as plain files — ``adapter.json`` (its config,
+Fitted on labelled questions (question -> the guide section that answers it) with in-batch
+negatives, as low-rank updates ``W + (alpha / rank) * B @ A`` of the encoder's linear layers
+while every original weight stays frozen. Saved as plain files — ``adapter.json`` (its config,
 the base model's name and fingerprint, the data hash, the fitting report) and ``adapter.npz``
 (the ``A`` and ``B`` arrays, read with ``allow_pickle=False``) — and merged into the model's
 weights when the model loads, so embedding costs what it did without it.
@@ -37,8 +36,6 @@ log = logging.getLogger("rag.embedding")
 ADAPTER_VERSION = 1
 CONFIG_FILE = "adapter.json"
 ARRAYS_FILE = "adapter.npz"
-#: Config fields added after version 1, and the value that means "not used".
-_LATER_FIELDS = {"hard_negatives": 0, "abstain_option": False, "unanswered_negatives": 1}
 
 
 @dataclass(frozen=True)
@@ -55,13 +52,6 @@ class AdapterConfig:
     temperature: float = 0.05
     max_seq_length: int = 256
     seed: int = 0
-    #: Near sections of an answerable question's guide that do not answer it, added to its batch.
-    hard_negatives: int = 0
-    #: Learn a "none of these" cosine (one scalar) that a question the guides do not answer must
-    #: prefer to every passage, and an answerable one must rank below its own passage.
-    abstain_option: bool = False
-    #: Near sections added to the batch for each question the guides do not answer.
-    unanswered_negatives: int = 1
     targets: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
@@ -74,16 +64,10 @@ class AdapterConfig:
 
 @dataclass(frozen=True)
 class TrainingPair:
-    """A question and the text of a section that answers it (from a training guide).
-
-    ``passage`` is None for a question the guides do not answer: with the config's
-    ``abstain_option`` it is pulled toward "none of these" instead of any passage.
-    ``negatives`` are texts of sections near the question that do not answer it.
-    """
+    """A question and the text of a section that answers it (from a training guide)."""
 
     question: str
-    passage: str | None
-    negatives: tuple[str, ...] = ()
+    passage: str
 
 
 class Adapter:
@@ -97,11 +81,7 @@ class Adapter:
     def id(self) -> str:
         """A short hash of the arrays and the config: part of the adapted model's fingerprint."""
         digest = hashlib.sha256()
-        described = asdict(self.config)
-        for name, unset in _LATER_FIELDS.items():  # ids of adapters fitted before these existed stay the same
-            if described.get(name) == unset:
-                described.pop(name)
-        digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+        digest.update(json.dumps(asdict(self.config), sort_keys=True, default=str).encode())
         for name in sorted(self.weights):
             a, b = self.weights[name]
             digest.update(name.encode())
@@ -201,13 +181,9 @@ def fit_adapter(
 ) -> Adapter:
     """Fit low-rank updates on ``pairs`` with in-batch negatives (``model`` is left unchanged).
 
-    Each batch scores every question against every passage of the batch — the answering
-    passages and the near passages of each question (``config.hard_negatives`` of an answerable
-    one, ``config.unanswered_negatives`` of one without a passage) — by cosine /
-    temperature, and the cross-entropy pulls each question to its own passage (a passage that
-    answers it is never its negative). With ``config.abstain_option`` one more column, a learned
-    "none of these" cosine, is the target of the questions without a passage: they are pushed
-    below it, and the answerable ones above it. Deterministic for a given seed and thread count.
+    Each batch scores every question against every passage of the batch (cosine / temperature)
+    and the cross-entropy pulls each question to its own passage; a passage that occurs twice in
+    a batch is not its own negative. Deterministic for a given seed and thread count.
     """
     import torch
 
@@ -225,7 +201,6 @@ def fit_adapter(
     lora: dict[str, tuple[torch.nn.Parameter, torch.nn.Parameter]] = {}
     handles = []
     losses: list[float] = []
-    none: torch.nn.Parameter | None = None
     started = time.perf_counter()
     try:  # whatever happens, the model is given back as it was
         for name in targets:
@@ -250,44 +225,21 @@ def fit_adapter(
         def encode(texts: list[str]) -> Any:
             return model(tokenize(texts))["sentence_embedding"]
 
-        accepted: dict[str, set[str]] = {}  # a question's answering passages are never its negatives
-        for p in pairs:
-            if p.passage is not None:
-                accepted.setdefault(p.question, set()).add(p.passage)
-        usable = [i for i, p in enumerate(pairs) if p.passage is not None or config.abstain_option]
-        if config.abstain_option:
-            none = torch.nn.Parameter(torch.zeros(()))  # set from the first batch's positives
-            optimiser.add_param_group({"params": [none], "lr": config.learning_rate * 10})
-        order = list(usable)
+        order = list(range(len(pairs)))
         model.train()
         for epoch in range(config.epochs):
             rng.shuffle(order)
             total, steps = 0.0, 0
             for start in range(0, len(order), config.batch_size):
                 batch = [pairs[i] for i in order[start : start + config.batch_size]]
-                passages: list[str] = []
-                for p in batch:
-                    near = config.hard_negatives if p.passage is not None else config.unanswered_negatives
-                    for text in ([p.passage] if p.passage is not None else []) + list(p.negatives[:near]):
-                        if text not in passages:
-                            passages.append(text)
-                if len(batch) < 2 or len(passages) < 2:
+                if len(batch) < 2:
                     continue
                 q = torch.nn.functional.normalize(encode([query_prompt + p.question for p in batch]), dim=-1)
-                d = torch.nn.functional.normalize(encode([passage_prompt + text for text in passages]), dim=-1)
-                cosines = q @ d.T
-                target = torch.tensor([passages.index(p.passage) if p.passage is not None else len(passages) for p in batch])
-                mask = torch.tensor(
-                    [[text in accepted.get(p.question, ()) and text != p.passage for text in passages] for p in batch]
-                )
-                cosines = cosines.masked_fill(mask, -1e4)
-                if none is not None:
-                    if steps == 0 and epoch == 0:
-                        with torch.no_grad():  # start at the positives' mean cosine: no constant of one model
-                            own = [cosines[i, t] for i, t in enumerate(target.tolist()) if t < len(passages)]
-                            none.fill_(float(torch.stack(own).mean()) if own else 0.0)
-                    cosines = torch.cat([cosines, none.expand(len(batch), 1)], dim=1)
-                loss = torch.nn.functional.cross_entropy(cosines / config.temperature, target)
+                d = torch.nn.functional.normalize(encode([passage_prompt + p.passage for p in batch]), dim=-1)
+                scores = q @ d.T / config.temperature
+                same = torch.tensor([[x.passage == y.passage for y in batch] for x in batch])
+                scores = scores.masked_fill(same & ~torch.eye(len(batch), dtype=torch.bool), -1e4)
+                loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -306,8 +258,6 @@ def fit_adapter(
     weights = {name: (a.detach().numpy().copy(), b.detach().numpy().copy()) for name, (a, b) in lora.items()}
     report = dict(config.report) | {
         "pairs": len(pairs),
-        "unanswered": sum(p.passage is None for p in pairs),
-        **({"none_cosine": round(float(none.detach()), 4)} if none is not None else {}),
         "loss_per_epoch": losses,
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -28,8 +28,6 @@ log = logging.getLogger("rag.fitting")
 PASSAGE_CHARS = 600
 #: Labelled sections used per question (the first ones in the guide's order).
 SECTIONS_PER_QUESTION = 2
-#: Chunks the assistant ranks first for a question, whose sections are its hard negatives.
-NEAR_CHUNKS = 12
 
 
 @dataclass
@@ -44,29 +42,14 @@ def section_passage(snapshot: IndexSnapshot, section: int) -> str:
     return " › ".join(s.heading_path) + "\n" + s.text[:PASSAGE_CHARS]
 
 
-def training_pairs(
-    snapshot: IndexSnapshot, samples: Sequence[Sample], near: Callable[[Sample], list[int]] | None = None
-) -> list[TrainingPair]:
-    """Question → passage pairs of the labelled samples.
-
-    An answerable question gives one pair per labelled section (at most
-    :data:`SECTIONS_PER_QUESTION`); a question the guides do not answer gives one pair without a
-    passage. ``near(sample)`` (the sections the assistant ranks first for it) supplies the hard
-    negatives: those of its guide that a reader did not label as answering it.
-    """
-    pairs: list[TrainingPair] = []
-    for s in samples:
-        close = [i for i in (near(s) if near else []) if i not in s.gold]
-        if s.question.answerable and s.gold:
-            target = s.question.target_guide
-            own = tuple(section_passage(snapshot, i) for i in close if snapshot.sections[i].guide == target)
-            pairs += [
-                TrainingPair(s.query.text, section_passage(snapshot, g), own)
-                for g in sorted(s.gold)[:SECTIONS_PER_QUESTION]
-            ]
-        elif not s.question.answerable:
-            pairs.append(TrainingPair(s.query.text, None, tuple(section_passage(snapshot, i) for i in close)))
-    return pairs
+def training_pairs(snapshot: IndexSnapshot, samples: Sequence[Sample]) -> list[TrainingPair]:
+    """Question → passage pairs of the answerable labelled samples."""
+    return [
+        TrainingPair(s.query.text, section_passage(snapshot, g))
+        for s in samples
+        if s.question.answerable and s.gold
+        for g in sorted(s.gold)[:SECTIONS_PER_QUESTION]
+    ]
 
 
 def adapt(
@@ -89,17 +72,7 @@ def adapt(
     assistant = fitting_assistant(base, corpus, embedder, progress=progress, say=say)
     session = FitSession(assistant)
     samples = session.prepare(corpus.questions("train"))
-    snapshot = assistant.snapshot
-    found = assistant.store.calibration()  # rank as the product does when the model has been fitted
-    if found is not None:
-        assistant.use_calibration(found[0])
-
-    def near(sample: Sample) -> list[int]:
-        q = sample.question
-        hits = assistant.search(q.question, k=NEAR_CHUNKS, guide=q.guide, history=q.history)
-        return list(dict.fromkeys(h.chunk.section for h in hits))
-
-    pairs = training_pairs(snapshot, samples, near)
+    pairs = training_pairs(assistant.snapshot, samples)
     files = corpus.files("train")
     data = {
         "hash": data_hash(files),
@@ -107,13 +80,12 @@ def adapt(
         "train_guides": list(corpus.split["train"]),
         "questions": len(samples),
         "pairs": len(pairs),
-        "unanswered": sum(p.passage is None for p in pairs),
     }
     chosen = config or AdapterConfig(base_model=embedder.name, base_fingerprint=fingerprint)
     chosen = replace(chosen, base_model=embedder.name, base_fingerprint=fingerprint, data=data)
     say(
         f"fitting a rank-{chosen.rank} adapter on {len(pairs)} question-section pairs of the training guides "
-        f"({data['unanswered']} of them questions the guides do not answer; {chosen.epochs} epochs)"
+        f"({chosen.epochs} epochs)"
     )
     adapter = fit_adapter(embedder.model, pairs, chosen, threads=base.build_threads)
     target = out or Path(base.data_dir) / "adapters" / fingerprint
