@@ -79,3 +79,59 @@ def test_evaluate_end_to_end_on_the_seed(seed_assistant, tmp_path):
     saved = json.loads(summary_path.read_text(encoding="utf-8"))
     assert saved == run.summary and saved["questions"] == 6
     assert all(r["latency_ms"] > 0 for r in run.results)
+
+
+def test_a_judged_round_shows_readers_only_changed_answers_and_carries_the_rest(tmp_path):
+    """scripts/judge_round.py: changed answers go to the readers blind (A/B, key kept apart);
+    the folder gets their verdicts, identical answers carry the previous folder's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("judge_round", REPO / "scripts" / "judge_round.py")
+    judge_round = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(judge_round)
+
+    def run(prefix, answers):
+        for split in ("heldout", "seed"):
+            rows = [
+                {"id": qid, "question": f"q {qid}", "history": [], "answer": text}
+                for qid, text in answers.items()
+                if qid.startswith("ciso") == (split == "seed")
+            ]
+            (tmp_path / f"{prefix}-{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(tmp_path / prefix)
+
+    before = run("before", {"nurse-001": "same", "nurse-002": "old", "ciso-001": "same too"})
+    after = run("after", {"nurse-001": "same", "nurse-002": "new", "ciso-001": "same too"})
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    items = {q: {"A": "after", "B": "before", "guide": q.rsplit("-", 1)[0]} for q in ("nurse-001", "nurse-002", "ciso-001")}
+    (previous / "key.json").write_text(json.dumps({"items": items}))
+    (previous / "nurse.jsonl").write_text(
+        json.dumps({"id": "nurse-001", "answerable": True, "A": "GOOD", "B": "PARTIAL"}) + "\n"
+        + json.dumps({"id": "nurse-002", "answerable": True, "A": "WRONG", "B": "WRONG"}) + "\n"
+    )
+    (previous / "ciso.jsonl").write_text(json.dumps({"id": "ciso-001", "answerable": False, "A": "ABSTAIN_OK", "B": "ABSTAIN_OK"}) + "\n")
+
+    round_dir = tmp_path / "round"
+    assert judge_round.main(["prepare", str(round_dir), after, before, "--guides-dir", str(REPO / "eval" / "guides")]) == 0
+    shown = [json.loads(line) for line in (round_dir / "nurse.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in shown] == ["nurse-002"] and {shown[0]["A"], shown[0]["B"]} == {"old", "new"}
+    assert not (round_dir / "ciso.jsonl").exists()  # nothing changed there
+    brief = (round_dir / "brief_nurse.md").read_text()
+    assert "ANSWERED_UNANSWERABLE" in brief and "nurse.verdicts.jsonl" in brief and "nurse.md" in brief
+    assert "after" not in brief and "before" not in brief  # the reader is not told which answer is new
+    key = json.loads((tmp_path / "round_key.json").read_text())
+    new_slot = "A" if key["nurse-002"]["A"] == "after" else "B"
+
+    out = tmp_path / "out"
+    assert judge_round.main(["assemble", str(round_dir), after, str(previous), str(out), "--after", "x", "--before", "y"]) == 1
+    verdict = {"id": "nurse-002", "answerable": True, "A": "PARTIAL", "B": "PARTIAL", "reason_A": "", "reason_B": ""}
+    verdict[new_slot] = "GOOD"
+    (round_dir / "nurse.verdicts.jsonl").write_text(json.dumps(verdict) + "\n")
+    assert judge_round.main(["assemble", str(round_dir), after, str(previous), str(out), "--after", "x", "--before", "y"]) == 0
+    rows = {json.loads(line)["id"]: json.loads(line) for f in out.glob("*.jsonl") for line in f.read_text().splitlines()}
+    record = json.loads((out / "key.json").read_text())["items"]
+    slot = {q: "A" if record[q]["A"] == "after" else "B" for q in record}
+    assert rows["nurse-002"][slot["nurse-002"]] == "GOOD" and not rows["nurse-002"]["carried"]
+    assert rows["nurse-001"][slot["nurse-001"]] == "GOOD" and rows["nurse-001"]["carried"]  # the previous "after"
+    assert rows["ciso-001"]["A"] == "ABSTAIN_OK" and rows["ciso-001"][f"sha_{slot['ciso-001']}"] == judge_round.sha("same too")
