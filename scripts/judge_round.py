@@ -13,7 +13,8 @@
 ``AFTER_RUN`` / ``BEFORE_RUN`` are path prefixes of ``rag eval`` results: ``PREFIX-heldout.jsonl``
 and ``PREFIX-seed.jsonl``. Only answers that differ are judged; A and B are shuffled per question
 (seeded by the round folder's name) and the key is kept apart from the readers' files until
-they are done. Each row of the folder records the SHA-256 of the answers it judged.
+they are done. Each row of the folder records the SHA-256 (16 hex digits) of the "after" answer
+it holds a verdict for, so a later round can tell whether an answer changed.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ def prepare(args: argparse.Namespace) -> int:
     out = Path(args.round)
     out.mkdir(parents=True, exist_ok=True)
     after, before = read_run(args.after_run), read_run(args.before_run)
+    if set(after) != set(before):
+        odd = sorted(set(after) ^ set(before))
+        print(f"the two runs ask different questions ({len(odd)}, first: {odd[0]}); run both on the same splits", file=sys.stderr)
+        return 1
     rng = random.Random(out.name)
     key: dict[str, dict] = {}
     by_guide: dict[str, list[dict]] = {}
@@ -131,6 +136,10 @@ def assemble(args: argparse.Namespace) -> int:
         return 1
     carried = previous_after(Path(args.previous))
     after = read_run(args.after_run)
+    unknown = sorted(q for q in after if q not in key and q not in carried)
+    if unknown:
+        print(f"{len(unknown)} unchanged answers have no verdict in {args.previous} (first: {unknown[0]}); is it the folder of the before run?", file=sys.stderr)
+        return 1
     items: dict[str, dict] = {}
     rows: dict[str, list[dict]] = {}
     for qid, answer in after.items():
