@@ -8,7 +8,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rag.embedding.adapter import ADAPTER_VERSION, ARRAYS_FILE, CONFIG_FILE, Adapter, AdapterConfig, TrainingPair, fit_adapter
+from rag.embedding.adapter import (
+    ADAPTER_VERSION,
+    ARRAYS_FILE,
+    CONFIG_FILE,
+    Adapter,
+    AdapterConfig,
+    TrainingPair,
+    fit_adapter,
+    shared_pairs,
+)
 from rag.embedding.embedder import SHIPPED_ADAPTERS, Embedder
 from rag.errors import ModelError
 
@@ -17,6 +26,9 @@ PAIRS = [
     TrainingPair("What does a pharmacist do?", "薬剤師 › 仕事内容\n薬剤師は処方箋を監査し、調剤する。"),
     TrainingPair("看護師の夜勤は？", "看護師 › 働き方\n病棟の看護師は二交代や三交代で夜勤に入る。"),
     TrainingPair("建築士の資格は？", "建築士 › 資格\n一級建築士は国土交通大臣の免許。"),
+    TrainingPair(
+        "建築士の資格は？ 難しい？", "建築士 › 試験\n一級建築士試験の合格率は約10%。", ("建築士の資格は？", "難しい？")
+    ),
 ]
 TEXTS = ["CISOの仕事は？", "薬剤師は処方箋を監査する。"]
 
@@ -31,14 +43,30 @@ def embedder(settings):
 
 @pytest.fixture(scope="module")
 def fitted(settings, embedder, tmp_path_factory):
-    """A tiny adapter fitted on four pairs (two steps), saved under the base model's fingerprint."""
+    """A tiny adapter fitted on five pairs (one a follow-up; two steps), saved under the base model's fingerprint."""
     config = AdapterConfig(
-        base_model=embedder.name, base_fingerprint=embedder.fingerprint, rank=2, epochs=2, batch_size=4, learning_rate=1e-2
+        base_model=embedder.name, base_fingerprint=embedder.fingerprint, rank=2, epochs=2, batch_size=5, learning_rate=1e-2
     )
     adapter = fit_adapter(embedder.model, PAIRS, config)
     root = tmp_path_factory.mktemp("adapters")
     adapter.save(root / embedder.fingerprint)
     return adapter, root
+
+
+def test_a_question_s_other_section_is_not_its_negative():
+    """A question two sections answer gives two pairs: neither passage may push the other away,
+    nor may a passage shared by two questions; a follow-up is told apart by its turns."""
+    batch = [
+        TrainingPair("CISOの仕事は？", "p1"),
+        TrainingPair("CISOの仕事は？", "p2"),  # the same question, its second section
+        TrainingPair("CISOの役割は？", "p1"),  # another question, the same section
+        TrainingPair("その中で一番大事なのは？", "p3", ("CISOの仕事は？", "その中で一番大事なのは？")),
+        TrainingPair("その中で一番大事なのは？", "p4", ("看護師の仕事は？", "その中で一番大事なのは？")),
+    ]
+    shared = shared_pairs(batch)
+    assert all(shared[i][i] for i in range(len(batch)))
+    assert shared[0][1] and shared[1][0] and shared[0][2] and shared[2][0]
+    assert not shared[1][2] and not shared[0][3] and not shared[3][4] and not shared[4][3]
 
 
 def test_fitting_leaves_the_model_as_it_was(embedder, fitted):

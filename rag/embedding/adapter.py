@@ -64,10 +64,15 @@ class AdapterConfig:
 
 @dataclass(frozen=True)
 class TrainingPair:
-    """A question and the text of a section that answers it (from a training guide)."""
+    """A question and the text of a section that answers it (from a training guide).
+
+    ``parts`` are the texts whose query vectors the assistant averages for this question (a
+    follow-up's recent turns); empty means the question alone.
+    """
 
     question: str
     passage: str
+    parts: tuple[str, ...] = ()
 
 
 class Adapter:
@@ -161,6 +166,13 @@ class Adapter:
                 weight.add_(delta.to(weight.dtype) * self.config.scale)
 
 
+def shared_pairs(batch: Sequence[TrainingPair]) -> list[list[bool]]:
+    """``[i][j]``: pairs i and j share their passage or their question (with its turns), so
+    passage j is no negative for question i (the diagonal is True)."""
+    asked = [pair.parts or (pair.question,) for pair in batch]
+    return [[x.passage == y.passage or asked[i] == asked[j] for j, y in enumerate(batch)] for i, x in enumerate(batch)]
+
+
 def _targets(model: SentenceTransformer) -> list[str]:
     """The encoder's linear layers (attention and feed-forward), by module name."""
     import torch
@@ -182,8 +194,10 @@ def fit_adapter(
     """Fit low-rank updates on ``pairs`` with in-batch negatives (``model`` is left unchanged).
 
     Each batch scores every question against every passage of the batch (cosine / temperature)
-    and the cross-entropy pulls each question to its own passage; a passage that occurs twice in
-    a batch is not its own negative. Deterministic for a given seed and thread count.
+    and the cross-entropy pulls each question to its own passage; the same passage, or another
+    passage of the same question (a question two sections answer), is not a negative. A
+    question's vector is the normalised mean of its parts' vectors, as the assistant forms it.
+    Deterministic for a given seed and thread count.
     """
     import torch
 
@@ -225,6 +239,13 @@ def fit_adapter(
         def encode(texts: list[str]) -> Any:
             return model(tokenize(texts))["sentence_embedding"]
 
+        def encode_questions(batch: list[TrainingPair]) -> Any:
+            parts = [pair.parts or (pair.question,) for pair in batch]
+            owner = torch.tensor([i for i, texts in enumerate(parts) for _ in texts])
+            vectors = torch.nn.functional.normalize(encode([query_prompt + t for texts in parts for t in texts]), dim=-1)
+            summed = torch.zeros(len(batch), vectors.shape[1]).index_add(0, owner, vectors)
+            return torch.nn.functional.normalize(summed, dim=-1)
+
         order = list(range(len(pairs)))
         model.train()
         for epoch in range(config.epochs):
@@ -234,10 +255,10 @@ def fit_adapter(
                 batch = [pairs[i] for i in order[start : start + config.batch_size]]
                 if len(batch) < 2:
                     continue
-                q = torch.nn.functional.normalize(encode([query_prompt + p.question for p in batch]), dim=-1)
+                q = encode_questions(batch)
                 d = torch.nn.functional.normalize(encode([passage_prompt + p.passage for p in batch]), dim=-1)
                 scores = q @ d.T / config.temperature
-                same = torch.tensor([[x.passage == y.passage for y in batch] for x in batch])
+                same = torch.tensor(shared_pairs(batch))
                 scores = scores.masked_fill(same & ~torch.eye(len(batch), dtype=torch.bool), -1e4)
                 loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
                 optimiser.zero_grad()

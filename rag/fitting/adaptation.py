@@ -45,7 +45,7 @@ def section_passage(snapshot: IndexSnapshot, section: int) -> str:
 def training_pairs(snapshot: IndexSnapshot, samples: Sequence[Sample]) -> list[TrainingPair]:
     """Question → passage pairs of the answerable labelled samples."""
     return [
-        TrainingPair(s.query.text, section_passage(snapshot, g))
+        TrainingPair(s.query.text, section_passage(snapshot, g), s.query.parts)
         for s in samples
         if s.question.answerable and s.gold
         for g in sorted(s.gold)[:SECTIONS_PER_QUESTION]
