@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import time
@@ -224,8 +225,13 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     unanswerable = [r for r in results if not r["answerable"]]
     ranked = [r for r in answerable if r["gold_sections"]]
 
-    def share(rows: list[dict[str, Any]], ok: Callable[[dict[str, Any]], bool]) -> float:
-        return round(sum(1 for r in rows if ok(r)) / len(rows), 4) if rows else 0.0
+    counts: dict[str, tuple[int, int]] = {}
+
+    def share(rows: list[dict[str, Any]], ok: Callable[[dict[str, Any]], bool], name: str = "") -> float:
+        hits = sum(1 for r in rows if ok(r))
+        if name and rows:
+            counts[name] = (hits, len(rows))
+        return round(hits / len(rows), 4) if rows else 0.0
 
     facts_total = sum(len(r["key_facts"]) for r in answerable)
     with_gold = [r for r in ranked if not r["abstained"]]
@@ -238,30 +244,42 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         "questions": len(results),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
-        "hit@1": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 1),
-        "hit@3": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 3),
-        "hit@5": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 5),
+        "hit@1": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 1, "hit@1"),
+        "hit@3": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 3, "hit@3"),
+        "hit@5": share(ranked, lambda r: r["section_rank"] is not None and r["section_rank"] <= 5, "hit@5"),
         "mrr@10": round(statistics.fmean([1 / r["section_rank"] if r["section_rank"] else 0.0 for r in ranked]), 4)
         if ranked
         else 0.0,
-        "first_citation_correct": share(answerable, lambda r: r["first_citation_correct"]),
+        "first_citation_correct": share(answerable, lambda r: r["first_citation_correct"], "first_citation_correct"),
         "key_fact_recall": round(facts_found / facts_total, 4) if facts_total else 0.0,
         "citation_precision": round(cited_in_gold / cited_total, 4) if cited_total else 0.0,
         "abstention_accuracy": share(results, lambda r: r["abstained"] == (not r["answerable"])),
-        "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"]),
-        "answerable_abstained": share(answerable, lambda r: r["abstained"]),
+        "unanswerable_abstained": share(unanswerable, lambda r: r["abstained"], "unanswerable_abstained"),
+        "answerable_abstained": share(answerable, lambda r: r["abstained"], "answerable_abstained"),
         # None when no question names its target guide (a file asked outside the corpus)
-        "guide@1": share(routed, lambda r: r.get("guide_rank") == 1) if routed else None,
+        "guide@1": share(routed, lambda r: r.get("guide_rank") == 1, "guide@1") if routed else None,
         **_answer_check_summary([r for r in answerable if not r["abstained"]]),
         "summary_cited": share(results, lambda r: r.get("summary_cited", False)),
         "latency_ms_p50": round(_percentile(latencies, 0.5), 2),
         "latency_ms_p95": round(_percentile(latencies, 0.95), 2),
+        # how far each share could move by chance: 95 % Wilson interval and the questions counted
+        "interval95": {name: [*wilson(k, n), n] for name, (k, n) in counts.items()},
     }
     for key, field_name in (("by_kind", "kind"), ("by_guide", "target_guide")):
         values = sorted({r.get(field_name) or "" for r in results} - {""})
         if len(values) > (0 if key == "by_kind" else 1):
             summary[key] = {value: _brief([r for r in results if r.get(field_name) == value]) for value in values}
     return summary
+
+
+def wilson(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a share ``hits / total`` (95 % for the default ``z``)."""
+    if total <= 0:
+        return (0.0, 1.0)
+    p = hits / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (round(max(0.0, centre - half), 3), round(min(1.0, centre + half), 3))
 
 
 def _answer_check_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -335,8 +353,17 @@ def evaluate(
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable lines of a summary."""
-    keys = [k for k in summary if k not in ("by_kind", "by_guide")]
-    lines = [f"{k:>24}: {summary[k]}" for k in keys]
+    keys = [k for k in summary if k not in ("by_kind", "by_guide", "interval95")]
+    intervals = summary.get("interval95", {})
+
+    def line(key: str) -> str:
+        text = f"{key:>24}: {summary[key]}"
+        if key in intervals:
+            low, high, n = intervals[key]
+            text += f"   (95 % {low:.3f}–{high:.3f}, {n} questions)"
+        return text
+
+    lines = [line(k) for k in keys]
     for key, label in (("by_kind", "kind"), ("by_guide", "guide")):
         for name, row in summary.get(key, {}).items():
             lines.append(f"{label + ' ' + name:>24}: {json.dumps(row, ensure_ascii=False)}")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag.documents import Chunk
-from rag.evaluation import QuestionFileError, evaluate, load_questions, section_rank, summarise
+from rag.evaluation import QuestionFileError, evaluate, format_summary, load_questions, section_rank, summarise, wilson
 from rag.results import Hit
 from tests.conftest import REPO
 
@@ -45,6 +45,17 @@ def test_summary_metrics_from_rows():
     assert s["unanswerable_abstained"] == 1.0 and s["answerable_abstained"] == 0.5
     assert s["latency_ms_p50"] == 20.0
     assert s["citation_precision"] == 0.75  # abstained answers cite nothing and are left out
+    low, high, n = s["interval95"]["hit@1"]
+    assert n == 2 and low < 0.5 < high  # two questions say little
+    assert s["interval95"]["unanswerable_abstained"][2] == 1 and "guide@1" not in s["interval95"]
+    assert "(95 % " in format_summary(s).splitlines()[3]  # printed beside hit@1
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    assert wilson(0, 10) == (0.0, 0.278)
+    assert wilson(10, 10) == (0.722, 1.0)
+    low, high = wilson(140, 197)  # a held-out hit@1 of 0.711
+    assert (low, high) == (0.644, 0.769)
 
 
 def test_bad_question_files_name_the_line(tmp_path):
