@@ -294,10 +294,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
             print(f"\n{part} guides ({', '.join(corpus.split[part])}), never used for fitting:")
         else:
             print(f"\n{part} (the off-topic questions asked with a held-out guide chosen), never used for fitting:")
-        print(f"{'':>24}  {'before':>8}  {'after':>8}")
+        print(f"{'':>24}  {'before':>8}  {'after':>8}  after, 95 % interval")
+        intervals = report.after[part].get("interval95", {})
         for key in HEADLINE:
             b, a = report.before.get(part, {}).get(key), report.after[part].get(key)
-            print(f"{key:>24}  {b if b is not None else '-':>8}  {a if a is not None else '-':>8}")
+            spread = f"  {intervals[key][0]:.3f}–{intervals[key][1]:.3f} ({intervals[key][2]})" if key in intervals else ""
+            print(f"{key:>24}  {b if b is not None else '-':>8}  {a if a is not None else '-':>8}{spread}")
     if args.out is None:
         assistant = _open(settings.replace(auto_tune=False), auto_build=not args.no_build)
         print(f"\nindex {assistant.snapshot.path} now uses calibration {assistant.snapshot.manifest.calibration.get('id')}")
