@@ -74,6 +74,11 @@ class TrainingPair:
     passage: str
     parts: tuple[str, ...] = ()
 
+    @property
+    def asked(self) -> tuple[str, ...]:
+        """The texts embedded for the question: its parts, or the question alone."""
+        return self.parts or (self.question,)
+
 
 class Adapter:
     """Low-rank weight updates for named linear layers of a sentence-transformers model."""
@@ -169,8 +174,7 @@ class Adapter:
 def shared_pairs(batch: Sequence[TrainingPair]) -> list[list[bool]]:
     """``[i][j]``: pairs i and j share their passage or their question (with its turns), so
     passage j is no negative for question i (the diagonal is True)."""
-    asked = [pair.parts or (pair.question,) for pair in batch]
-    return [[x.passage == y.passage or asked[i] == asked[j] for j, y in enumerate(batch)] for i, x in enumerate(batch)]
+    return [[x.passage == y.passage or x.asked == y.asked for y in batch] for x in batch]
 
 
 def _targets(model: SentenceTransformer) -> list[str]:
@@ -240,9 +244,8 @@ def fit_adapter(
             return model(tokenize(texts))["sentence_embedding"]
 
         def encode_questions(batch: list[TrainingPair]) -> Any:
-            parts = [pair.parts or (pair.question,) for pair in batch]
-            owner = torch.tensor([i for i, texts in enumerate(parts) for _ in texts])
-            vectors = torch.nn.functional.normalize(encode([query_prompt + t for texts in parts for t in texts]), dim=-1)
+            owner = torch.tensor([i for i, pair in enumerate(batch) for _ in pair.asked])
+            vectors = torch.nn.functional.normalize(encode([query_prompt + t for pair in batch for t in pair.asked]), dim=-1)
             summed = torch.zeros(len(batch), vectors.shape[1]).index_add(0, owner, vectors)
             return torch.nn.functional.normalize(summed, dim=-1)
 
