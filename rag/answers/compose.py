@@ -33,7 +33,7 @@ from ..index.snapshot import IndexSnapshot
 from ..normalization import fold
 from ..relevance import Judgement
 from ..results import Answer, Citation, Hit
-from ..retrieval import Ranking
+from ..retrieval import Ranking, keyword_query
 from ..tokenization import BigramTokenizer
 from .breadth import family
 from .prose import FragmentDetector, is_pointer, row_text, shorten, strip_label
@@ -441,7 +441,7 @@ class ExtractiveAnswerer:
             return False
         table = max(structure.tables, key=lambda t: len(t.rows))
         label_at = table.label_column()
-        terms = set(_TERMS.tokenize(ctx.question))
+        terms = set(_TERMS.tokenize(keyword_query(snapshot, ctx.question)))  # English words as guide terms
 
         def relevance(i: int) -> float:
             header = set(_TERMS.tokenize(table.header[i])) if i < len(table.header) else set()

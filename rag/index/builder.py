@@ -12,6 +12,7 @@ import numpy as np
 from ..chunking import Chunker
 from ..documents import Chunk, Guide, Section, Unit
 from ..embedding.embedder import Embedder
+from ..glossary import build_glossary, dictionary_source
 from ..normalization import plain
 from ..settings import Settings
 from ..terms import TermExtractor
@@ -77,7 +78,16 @@ def build_config(settings: Settings) -> dict[str, object]:
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "keyword_tokenizer": settings.keyword_tokenizer,
         "exact_search_max_chunks": settings.exact_search_max_chunks,
+        "glossary": dictionary_source()[0],
     }
+
+
+#: Settings that change no vector: a guide embedded under other values is reused as it is.
+_EMBEDDING_NEUTRAL = ("glossary",)
+
+
+def _embedding_config(config: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in config.items() if k not in _EMBEDDING_NEUTRAL}
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ class IndexBuilder:
         if (
             m.model != self.embedder.name
             or m.model_fingerprint != self.embedder.fingerprint
-            or m.build_config != build_config(self.settings)
+            or _embedding_config(m.build_config) != _embedding_config(build_config(self.settings))
         ):
             return {}
         return {g.content_hash: (i, g) for i, g in enumerate(m.guides)}
@@ -259,6 +269,7 @@ class IndexBuilder:
         all_guide_vectors = np.concatenate(guide_vectors) if guide_vectors else np.zeros((0, dim), np.float32)
         dense = DenseIndex.build(all_chunk_vectors, exact_max=self.settings.exact_search_max_chunks)
         keyword = KeywordIndex.build([keyword_text(c) for c in chunks], make_tokenizer(self.settings.keyword_tokenizer))
+        glossary = build_glossary(vocabulary.values())
         manifest = Manifest(
             model=self.embedder.name,
             model_fingerprint=self.embedder.fingerprint,
@@ -283,4 +294,5 @@ class IndexBuilder:
             section_vectors=all_section_vectors,
             guide_vectors=all_guide_vectors,
             vocabulary=vocabulary,
+            glossary=glossary,
         )

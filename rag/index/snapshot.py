@@ -7,7 +7,7 @@ swaps its reference, so a question is always answered from exactly one version.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 from ..documents import Chunk, Guide, Section, Unit
 from ..errors import CalibrationError, IndexCorruptError
 from ..fitting.artifact import Calibration
+from ..glossary import GLOSSARY, Glossary
 from ..normalization import fold
 from ..tokenization import make_tokenizer
 from .dense import DenseIndex
@@ -76,6 +77,7 @@ class IndexSnapshot:
     guide_vectors: np.ndarray  # one per guide, in manifest order: title, description, keywords
     vocabulary: dict[str, frozenset[str]]  # content terms of each guide (see rag.terms)
     calibration: Calibration | None = None  # the fitted ranking and abstention this version uses
+    glossary: Glossary = field(default_factory=Glossary)  # English words -> guide terms (rag.glossary)
 
     @cached_property
     def chunk_units(self) -> list[tuple[int, int]]:
@@ -141,6 +143,7 @@ class IndexSnapshot:
             json.dumps({"guides": {g: sorted(t) for g, t in self.vocabulary.items()}}, ensure_ascii=False) + "\n",
             encoding="utf-8",
         )
+        self.glossary.save(folder)
         self.dense.save(folder / DENSE)
         (folder / KEYWORD).mkdir(exist_ok=True)
         self.keyword.save(folder / KEYWORD)
@@ -178,6 +181,8 @@ class IndexSnapshot:
             ):
                 raise ValueError(f"{VOCABULARY} must map each guide to a list of terms under 'guides'")
             vocabulary = {g: frozenset(v) for g, v in raw_vocabulary.items()}
+            # an index older than the glossary has none (its build settings say so: it is stale)
+            glossary = Glossary.load(folder) if (folder / GLOSSARY).is_file() else Glossary()
             dense = DenseIndex.load(folder / DENSE)
             tokenizer = make_tokenizer(str(manifest.build_config.get("keyword_tokenizer", "bigram")))
             keyword = KeywordIndex.load(folder / KEYWORD, tokenizer)
@@ -237,6 +242,7 @@ class IndexSnapshot:
             guide_vectors=guide_vectors,
             vocabulary=vocabulary,
             calibration=calibration,
+            glossary=glossary,
         )
 
 

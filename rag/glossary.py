@@ -1,0 +1,189 @@
+"""English words of a question as the Japanese terms the indexed guides use.
+
+An English question meets Japanese guides through the multilingual embedding alone: its
+keyword score is empty, because no English word occurs in the text. The glossary gives the
+keyword index something to match: when an index is built, every content term of its guides
+(the vocabulary of :mod:`rag.terms`) is looked up in JMdict, the Japanese–English dictionary
+of the EDRDG (package ``jamdict-data``), and each English gloss is mapped back to the guide
+terms it translates (``salary`` -> 給与, 給料; ``night shift`` -> 夜勤; ``license`` -> 免許).
+At question time the English words (longest phrase first) are replaced by those terms and
+added to the keyword query. Only terms the guides use are kept, so the file is small and
+lives beside the index; without the dictionary installed the glossary is empty and the
+index records that (``build_config``'s ``glossary``), so installing it later rebuilds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+GLOSSARY = "glossary.json"
+FORMAT = 1
+#: Senses of a dictionary entry read (the first ones are its common meanings: 骨 is "bone"
+#: before it is "knack; skill").
+SENSES = 2
+#: Longest English phrase looked up, in words.
+PHRASE_WORDS = 3
+#: Guide terms kept per English key: those it translates most directly (the gloss comes in an
+#: earlier sense, and earlier within it), so a word of many meanings does not outweigh the rest.
+TERMS_PER_KEY = 3
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_PAREN = re.compile(r"\([^)]*\)")
+_HIRAGANA = re.compile(r"^[\u3040-\u309f]+$")
+_STOP = frozenset(
+    "a an the to of in on at for by with from and or be is are was do does did can could should would "
+    "will i you he she it we they me my your our their this that these those what which who whom how "
+    "why when where there here as if so not no any some all more most much many very just only also "
+    "get got have has had am been being about into than then like want need know one ones it's i'm".split()
+)
+
+
+def _forms(word: str) -> list[str]:
+    """A word and its likely singulars (``salaries`` -> ``salary``; ``nurses`` -> ``nurse``)."""
+    forms = [word]
+    if len(word) > 4 and word.endswith("ies"):
+        forms.append(word[:-3] + "y")
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        forms.append(word[:-1])
+        if word.endswith("es"):
+            forms.append(word[:-2])
+    return forms
+
+
+def gloss_key(gloss: str) -> str:
+    """A dictionary gloss as a lookup key: no parentheses, no leading "to", lower case."""
+    text = _PAREN.sub(" ", gloss.lower())
+    words = _WORD.findall(text)
+    if words and words[0] == "to":
+        words = words[1:]
+    return " ".join(words)
+
+
+def dictionary_source() -> tuple[str, Path | None]:
+    """The installed dictionary (``jmdict:<version>`` and its database file), or ``none``."""
+    try:
+        import jamdict_data
+    except ImportError:
+        return "none", None
+    path = Path(jamdict_data.JAMDICT_DB_PATH)
+    if not path.is_file():
+        return "none", None
+    return f"jmdict:{metadata.version('jamdict-data')}", path
+
+
+@dataclass(frozen=True)
+class Glossary:
+    """English lookup keys mapped to the guide terms they translate."""
+
+    entries: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    source: str = "none"
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def translate(self, text: str) -> list[str]:
+        """Guide terms for the English words of ``text``, longest phrase first, without repeats.
+
+        Japanese text, acronyms that are guide terms themselves and stop words add nothing.
+        """
+        if not self.entries:
+            return []
+        words = _WORD.findall(text.lower())
+        found: list[str] = []
+        i = 0
+        while i < len(words):
+            for n in range(min(PHRASE_WORDS, len(words) - i), 0, -1):
+                phrase = words[i : i + n]
+                if n == 1 and phrase[0] in _STOP:
+                    continue
+                head = " ".join(phrase[:-1])
+                terms = next(
+                    (self.entries[k] for f in _forms(phrase[-1]) if (k := f"{head} {f}".strip()) in self.entries),
+                    None,
+                )
+                if terms:
+                    found.extend(t for t in terms if t not in found)
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
+
+    def save(self, folder: Path) -> None:
+        """Write ``glossary.json`` into ``folder``."""
+        record = {"format": FORMAT, "source": self.source, "entries": {k: list(v) for k, v in sorted(self.entries.items())}}
+        (Path(folder) / GLOSSARY).write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> Glossary:
+        """Read ``glossary.json``; ValueError when it is not a glossary of this format."""
+        record = json.loads((Path(folder) / GLOSSARY).read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            raise ValueError(f"{GLOSSARY} is not a format-{FORMAT} glossary")
+        entries = record.get("entries")
+        if not isinstance(entries, dict) or not all(
+            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in entries.values()
+        ):
+            raise ValueError(f"{GLOSSARY} must map each English key to a list of terms under 'entries'")
+        return cls({str(k): tuple(v) for k, v in entries.items()}, str(record.get("source", "none")))
+
+
+def build_glossary(vocabularies: Iterable[Iterable[str]]) -> Glossary:
+    """The glossary of the guide terms in ``vocabularies`` (one per guide) from the installed
+    dictionary; empty without one.
+
+    A term is looked up by its written form (kanji) or reading (kana); pure-hiragana and
+    one-character terms are left out (grammar words and fragments, not topics). Of the terms
+    an English key translates equally directly, those more guides use come first
+    (``interview`` -> 面接 before 問診).
+    """
+    source, path = dictionary_source()
+    if path is None:
+        return Glossary(source=source)
+    guides: dict[str, int] = {}
+    for vocabulary in vocabularies:
+        for term in set(vocabulary):
+            guides[term] = guides.get(term, 0) + 1
+    terms = {t for t in guides if len(t) > 1 and not _HIRAGANA.match(t)}
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        written: dict[int, set[str]] = {}
+        for table in ("Kanji", "Kana"):
+            for idseq, text in connection.execute(f"SELECT idseq, text FROM {table}"):  # noqa: S608 - fixed names
+                if text in terms:
+                    written.setdefault(idseq, set()).add(text)
+        rows = connection.execute(
+            "SELECT s.idseq, s.ID, g.text FROM SenseGloss g JOIN Sense s ON g.sid = s.ID "
+            "WHERE g.lang = 'eng' OR g.lang IS NULL ORDER BY s.idseq, s.ID"
+        )
+        ranked: dict[str, dict[str, tuple[int, int]]] = {}
+        sense_rank: dict[int, list[int]] = {}
+        position: dict[int, int] = {}
+        for idseq, sense, gloss in rows:
+            if idseq not in written:
+                continue
+            seen = sense_rank.setdefault(idseq, [])
+            if sense not in seen:
+                seen.append(sense)
+                position[sense] = 0
+            else:
+                position[sense] += 1
+            if len(seen) > SENSES:
+                continue
+            key = gloss_key(gloss)
+            if not key or len(key.split()) > PHRASE_WORDS or key in _STOP:
+                continue
+            bucket = ranked.setdefault(key, {})
+            rank = (len(seen) - 1, position[sense])
+            for term in written[idseq]:
+                bucket[term] = min(bucket.get(term, rank), rank)
+    finally:
+        connection.close()
+    entries = {k: tuple(sorted(v, key=lambda t: (v[t], -guides[t], t))[:TERMS_PER_KEY]) for k, v in ranked.items()}
+    return Glossary(entries, source)
