@@ -77,6 +77,12 @@ def dictionary_source() -> tuple[str, Path | None]:
     return f"jmdict:{metadata.version('jamdict-data')}", path
 
 
+def glossary_config() -> str:
+    """What an index's glossary is built from and how: the dictionary and the build limits (a
+    change of either rebuilds the index, its embeddings reused)."""
+    return f"{dictionary_source()[0]} senses={SENSES} terms={TERMS_PER_KEY} phrase={PHRASE_WORDS}"
+
+
 @dataclass(frozen=True)
 class Glossary:
     """English lookup keys mapped to the guide terms they translate."""

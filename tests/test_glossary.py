@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.glossary import GLOSSARY, Glossary, build_glossary, dictionary_source, gloss_key
+from rag.glossary import GLOSSARY, Glossary, build_glossary, dictionary_source, gloss_key, glossary_config
 from rag.index import layout
 from rag.index.snapshot import IndexSnapshot
 from rag.retrieval import keyword_query
@@ -60,7 +60,7 @@ def test_index_keeps_its_glossary_and_english_questions_get_keyword_scores(write
     folder = layout.current_version(assistant.settings.index_dir)
     snapshot = IndexSnapshot.load(folder)
     assert snapshot.glossary == assistant.snapshot.glossary and len(snapshot.glossary) > 0
-    assert snapshot.manifest.build_config["glossary"] == dictionary_source()[0]
+    assert snapshot.manifest.build_config["glossary"] == glossary_config()
     question = "Who does the purchasing of cut flowers?"
     assert snapshot.keyword.scores(question).max() == 0  # no English word occurs in the guides
     scores = snapshot.keyword.scores(keyword_query(snapshot, question))
@@ -68,8 +68,7 @@ def test_index_keeps_its_glossary_and_english_questions_get_keyword_scores(write
     assert scores.max() > 0 and best.guide == "florist"
 
     # without the dictionary the index is stale, and the rebuild re-embeds nothing
-    monkeypatch.setattr("rag.index.builder.dictionary_source", lambda: ("none", None))
     monkeypatch.setattr("rag.glossary.dictionary_source", lambda: ("none", None))
     report = assistant.refresh()
     assert report is not None and report.embedded == [] and sorted(report.reused) == ["baker", "florist"]
-    assert len(assistant.snapshot.glossary) == 0 and assistant.snapshot.manifest.build_config["glossary"] == "none"
+    assert len(assistant.snapshot.glossary) == 0 and assistant.snapshot.manifest.build_config["glossary"].startswith("none ")

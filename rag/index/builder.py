@@ -12,7 +12,7 @@ import numpy as np
 from ..chunking import Chunker
 from ..documents import Chunk, Guide, Section, Unit
 from ..embedding.embedder import Embedder
-from ..glossary import build_glossary, dictionary_source
+from ..glossary import build_glossary, glossary_config
 from ..normalization import plain
 from ..settings import Settings
 from ..terms import TermExtractor
@@ -78,7 +78,7 @@ def build_config(settings: Settings) -> dict[str, object]:
         "chunk_overlap_tokens": settings.chunk_overlap_tokens,
         "keyword_tokenizer": settings.keyword_tokenizer,
         "exact_search_max_chunks": settings.exact_search_max_chunks,
-        "glossary": dictionary_source()[0],
+        "glossary": glossary_config(),
     }
 
 
