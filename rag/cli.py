@@ -289,6 +289,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
         f"(data {report.calibration.data_hash[:12]}); threshold {fit['threshold']}; "
         f"cross-validated hit@1 {fit['ranker_cv_hit@1']}"
     )
+    kinds = fit.get("ranker_cv_hit@1_by_kind") or {}
+    if kinds:
+        print("  by kind: " + ", ".join(f"{k} {v['hit@1']} ({v['n']})" for k, v in kinds.items()))
+    cv = fit.get("abstain_cv") or {}
+    if cv:
+        print(
+            f"  abstention (cross-validated): unanswerable abstained {cv.get('unanswerable_abstained')}, "
+            f"answerable abstained {cv.get('answerable_abstained')}"
+        )
     for part in report.after:
         if part in corpus.split:
             print(f"\n{part} guides ({', '.join(corpus.split[part])}), never used for fitting:")

@@ -146,6 +146,12 @@ def test_tune_fits_on_training_guides_measures_held_out_and_saves_plain_files(ti
     # the breadth model is fitted on training questions whose first section is a subsection
     assert report.fit["breadth"]["questions"] > 0
     assert set(ranker) >= {"dense", "unit", "keyword", "intent", "type_summary"}
+    # the cross-validated hit@1 by kind counts the ranked questions once each and averages to the whole
+    by_kind = report.fit["ranker_cv_hit@1_by_kind"]
+    assert by_kind and "unanswerable" not in by_kind
+    n = sum(k["n"] for k in by_kind.values())
+    overall = sum(k["n"] * k["hit@1"] for k in by_kind.values()) / n
+    assert abs(overall - report.fit["ranker_cv_hit@1"][str(report.fit["ranker_l2"])]) < 1e-3
 
     # the product's next build picks the tuned calibration up, and the manifest says so
     from rag import Assistant

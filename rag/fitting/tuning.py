@@ -538,6 +538,11 @@ def fit_calibration(
         ]
         features = [*features, RERANK_FEATURE]
         ranker, ranker_l2, oof_scores, cv_hit1 = fit_ranking(groups, train, features)
+    by_kind: dict[str, list[float]] = {}
+    for i, g, _ in groups:
+        if g.positive.any() and i in oof_scores:
+            by_kind.setdefault(train[i].question.derived_kind, []).append(float(g.positive[int(np.argmax(oof_scores[i]))]))
+    cv_by_kind = {k: {"n": len(v), "hit@1": round(float(np.mean(v)), 4)} for k, v in sorted(by_kind.items())}
     by_index = {i: ev for i, _, ev in groups}
 
     def section_scores(sample: Sample, ev: SectionEvidence) -> np.ndarray:
@@ -602,6 +607,7 @@ def fit_calibration(
         "intent_l2": intent_l2,
         "ranker_l2": ranker_l2,
         "ranker_cv_hit@1": cv_hit1,
+        "ranker_cv_hit@1_by_kind": cv_by_kind,
         "scope_l2": scope_l2,
         "shape": shape_report,
         "breadth": breadth_report,
