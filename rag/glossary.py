@@ -5,7 +5,7 @@ keyword score is empty, because no English word occurs in the text. The glossary
 keyword index something to match: when an index is built, every content term of its guides
 (the vocabulary of :mod:`rag.terms`) is looked up in JMdict, the Japanese–English dictionary
 of the EDRDG (package ``jamdict-data``), and each English gloss is mapped back to the guide
-terms it translates (``salary`` -> 給与, 給料; ``night shift`` -> 夜勤; ``license`` -> 免許).
+terms it translates (``interview`` -> 面接; ``night shift`` -> 夜勤; ``license`` -> 免許).
 At question time the English words (longest phrase first) are replaced by those terms and
 added to the keyword query. Only terms the guides use are kept, so the file is small and
 lives beside the index; without the dictionary installed the glossary is empty and the
@@ -96,7 +96,8 @@ class Glossary:
     def translate(self, text: str) -> list[str]:
         """Guide terms for the English words of ``text``, longest phrase first, without repeats.
 
-        Japanese text, acronyms that are guide terms themselves and stop words add nothing.
+        Japanese text, stop words and words the dictionary does not know (names, acronyms)
+        add nothing.
         """
         if not self.entries:
             return []
