@@ -318,10 +318,12 @@ def _groups(session: FitSession, samples: Sequence[Sample], types: np.ndarray | 
     return groups
 
 
-def _hit1(model: LinearModel, group: RankingGroup) -> float:
+def _hit1(scores: np.ndarray, group: RankingGroup) -> float:
+    """1.0 when the best of ``scores`` (one per candidate of ``group``) is acceptable; NaN when
+    no candidate is."""
     if not group.positive.any():
         return float("nan")
-    return float(group.positive[int(np.argmax(model.score(group.x)))])
+    return float(group.positive[int(np.argmax(scores))])
 
 
 def fit_ranking(
@@ -345,7 +347,7 @@ def fit_ranking(
             for i, g, _ in groups:
                 if samples[i].guide_key == guide:
                     oof[i] = model.score(g.x)
-                    h = _hit1(model, g)
+                    h = _hit1(oof[i], g)
                     if not np.isnan(h):
                         hits.append(h)
         results[l2] = (float(np.mean(hits)) if hits else 0.0, oof)
@@ -540,8 +542,8 @@ def fit_calibration(
         ranker, ranker_l2, oof_scores, cv_hit1 = fit_ranking(groups, train, features)
     by_kind: dict[str, list[float]] = {}
     for i, g, _ in groups:
-        if g.positive.any() and i in oof_scores:
-            by_kind.setdefault(train[i].question.derived_kind, []).append(float(g.positive[int(np.argmax(oof_scores[i]))]))
+        if i in oof_scores and not np.isnan(h := _hit1(oof_scores[i], g)):
+            by_kind.setdefault(train[i].question.derived_kind, []).append(h)
     cv_by_kind = {k: {"n": len(v), "hit@1": round(float(np.mean(v)), 4)} for k, v in sorted(by_kind.items())}
     by_index = {i: ev for i, _, ev in groups}
 
