@@ -6,6 +6,7 @@ chosen by model name; nothing of ours is mocked.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import socket
@@ -34,6 +35,15 @@ CANARY = "CANARY-7f3a"
 
 
 # -- fixtures -----------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _collected():
+    """Free the earlier tests' garbage before each test: these tests give the model a budget of a
+    few seconds, and a full collection of what the suite left behind (dead models among it) took
+    2.6–3.6 s here when it happened to fall inside one (test_client_streams_and_completes timed
+    out in the quick suite)."""
+    gc.collect()
+
+
 @pytest.fixture(scope="module")
 def llm_server():
     server = ScriptedLLMServer().start()
