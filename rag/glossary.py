@@ -160,14 +160,20 @@ def build_glossary(vocabularies: Iterable[Iterable[str]]) -> Glossary:
     terms = {t for t in guides if len(t) > 1 and not _HIRAGANA.match(t)}
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        # only the entries of the guide terms are read (the dictionary's text indexes), not the
+        # whole dictionary: a temporary table of the terms, joined
+        connection.execute("CREATE TEMP TABLE wanted (text TEXT PRIMARY KEY)")
+        connection.executemany("INSERT INTO wanted VALUES (?)", ((t,) for t in terms))
         written: dict[int, set[str]] = {}
         for table in ("Kanji", "Kana"):
-            for idseq, text in connection.execute(f"SELECT idseq, text FROM {table}"):  # noqa: S608 - fixed names
-                if text in terms:
-                    written.setdefault(idseq, set()).add(text)
+            query = f"SELECT k.idseq, k.text FROM wanted w JOIN {table} k ON k.text = w.text"  # noqa: S608 - fixed names
+            for idseq, text in connection.execute(query):
+                written.setdefault(idseq, set()).add(text)
+        connection.execute("CREATE TEMP TABLE entries (idseq INTEGER PRIMARY KEY)")
+        connection.executemany("INSERT INTO entries VALUES (?)", ((i,) for i in written))
         rows = connection.execute(
-            "SELECT s.idseq, s.ID, g.text FROM SenseGloss g JOIN Sense s ON g.sid = s.ID "
-            "WHERE g.lang = 'eng' OR g.lang IS NULL ORDER BY s.idseq, s.ID"
+            "SELECT s.idseq, s.ID, g.text FROM entries e JOIN Sense s ON s.idseq = e.idseq "
+            "JOIN SenseGloss g ON g.sid = s.ID WHERE g.lang = 'eng' OR g.lang IS NULL ORDER BY s.idseq, s.ID, g.rowid"
         )
         ranked: dict[str, dict[str, tuple[int, int]]] = {}
         sense_rank: dict[int, list[int]] = {}
