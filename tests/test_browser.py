@@ -116,6 +116,13 @@ def wait_answers(page, count: int) -> None:
     page.wait_for_function("() => !document.querySelector('#chat .pending')", timeout=30_000)
 
 
+def shown(locator) -> bool:
+    """True once ``locator`` is visible: waits for it (page timeout) instead of reading the
+    page at one instant, so a component that renders a moment after another is not a failure."""
+    locator.wait_for(state="visible")
+    return locator.is_visible()
+
+
 def ask(page, question: str, answers_before: int) -> None:
     """Type a question, send it, and wait until the answer's source block has arrived."""
     box = page.locator("#question textarea")
@@ -140,8 +147,8 @@ def test_chat_flow_sources_shapes_next_questions_and_feedback(browser, seed_serv
     url, data_dir = seed_server
     context, page = open_page(browser, url)
     try:
-        assert page.get_by_text("キャリアガイド・アシスタント").first.is_visible()
-        assert page.get_by_text("What does a CISO do during a security incident?").first.is_visible()
+        assert shown(page.get_by_text("キャリアガイド・アシスタント").first)
+        assert shown(page.get_by_text("What does a CISO do during a security incident?").first)
 
         ask(page, "インシデント対応で CISO は何をする？", 0)
         chat = page.locator("#chat")
@@ -266,8 +273,8 @@ def test_library_lists_guides_opens_a_section_and_asks_about_it(browser, seed_se
     try:
         page.get_by_role("tab", name="ガイド一覧 / Library").click()
         overview = page.locator("#library-overview")
-        assert overview.get_by_text("最高情報セキュリティ責任者（CISO）").first.is_visible()
-        assert overview.get_by_text("セキュリティエンジニア").first.is_visible()
+        assert shown(overview.get_by_text("最高情報セキュリティ責任者（CISO）").first)
+        assert shown(overview.get_by_text("セキュリティエンジニア").first)
         page.locator("#library-guide input").click()
         page.get_by_role("option", name="最高情報セキュリティ責任者（CISO）").click()
         info = page.locator("#guide-info")
