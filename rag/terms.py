@@ -19,6 +19,7 @@ from .normalization import fold
 
 _LATIN = re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$")
 _HAS_LETTER = re.compile(r"[a-z\u3040-\u30ff\u3400-\u9fff]")
+_WRITTEN = re.compile(r"[A-Za-z0-9Ａ-Ｚａ-ｚ０-９][A-Za-z0-9Ａ-Ｚａ-ｚ０-９+#.\-]*")
 _KATAKANA = re.compile(r"^[\u30a0-\u30ffー・]+$")
 # A capitalised Latin word that does not start a sentence, or an acronym anywhere ("AWS", "Big 4").
 _CAPITALISED = re.compile(r"(?:(?<=[a-z0-9,;:] )|(?<=[a-z0-9,;:]  ))([A-Z][A-Za-z0-9&+.-]*)|\b([A-Z]{2,}[A-Za-z0-9]*)\b")
@@ -41,11 +42,13 @@ class Term:
     parts: tuple[str, ...]
     foreign: bool  # Latin script or a katakana loanword: a name, a product, a borrowed concept
     proper: bool = False  # written with capitals in Latin script (a name or an acronym: "Rakuten", "AWS")
+    written: str = ""  # a Latin word as the text wrote it ("US", "Rakuten"); "" when it is ``text``
 
     @property
     def shown(self) -> str:
-        """The term as it may be shown to a reader."""
-        return self.text
+        """The term as it may be shown to a reader: a Latin word as it was written (the folded
+        "us" of "coming from the US" would read as the pronoun)."""
+        return self.written or self.text
 
 
 class TermExtractor:
@@ -63,6 +66,7 @@ class TermExtractor:
     def terms(self, text: str) -> list[Term]:
         """Noun compounds and Latin words of ``text``, in order, without repeats."""
         capitalised = {fold(m.group(1) or m.group(2)) for m in _CAPITALISED.finditer(text)}
+        written = {fold(w): w for w in reversed(_WRITTEN.findall(text))}  # the first spelling wins
         folded = fold(text)
         with self._lock:  # MeCab taggers are not re-entrant
             words = [(w.surface, w.feature.pos1, w.feature.pos2, w.feature.pos3, w.feature.goshu) for w in self._tagger(folded)]
@@ -77,7 +81,8 @@ class TermExtractor:
                 text_ = "".join(surface for surface, _ in run).strip()
                 foreign = any(flag for _, flag in run)
                 if not (len(parts) == 1 and _LATIN.match(parts[0]) and parts[0] in _EN_STOP):
-                    found.append(Term(text_, tuple(parts), foreign, any(p in capitalised for p in parts)))
+                    shown = written.get(text_, "") if _LATIN.match(text_) else ""
+                    found.append(Term(text_, tuple(parts), foreign, any(p in capitalised for p in parts), shown if shown != text_ else ""))
             run.clear()
             has_noun = False
 

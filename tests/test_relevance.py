@@ -31,6 +31,9 @@ def test_content_terms_are_compounds_latin_words_and_names():
     assert terms["aws"].foreign and not terms["年収"].foreign
     english = {t.text: t for t in TermExtractor().terms("What does Rakuten pay a CISO in Tokyo?")}
     assert english["rakuten"].proper and english["ciso"].proper and not english["pay"].proper
+    # a missing term is named as it was written: "US" is not the pronoun "us"
+    visa = {t.text: t for t in TermExtractor().terms("Can I get a work visa if I'm coming from the US?")}
+    assert visa["us"].shown == "US" and english["rakuten"].shown == "Rakuten" and terms["年収"].shown == "年収"
 
 
 def test_coverage_is_taken_from_the_guide_vocabulary():
