@@ -42,7 +42,7 @@ class Term:
     parts: tuple[str, ...]
     foreign: bool  # Latin script or a katakana loanword: a name, a product, a borrowed concept
     proper: bool = False  # written with capitals in Latin script (a name or an acronym: "Rakuten", "AWS")
-    written: str = ""  # a Latin word as the text wrote it ("US", "Rakuten"); "" when it is ``text``
+    written: str = ""  # its Latin words as the text wrote them ("US", "慶應SFC"); "" when that is ``text``
 
     @property
     def shown(self) -> str:
@@ -81,7 +81,7 @@ class TermExtractor:
                 text_ = "".join(surface for surface, _ in run).strip()
                 foreign = any(flag for _, flag in run)
                 if not (len(parts) == 1 and _LATIN.match(parts[0]) and parts[0] in _EN_STOP):
-                    shown = written.get(text_, "") if _LATIN.match(text_) else ""
+                    shown = "".join(written.get(surface, surface) if _LATIN.match(surface) else surface for surface, _ in run).strip()
                     found.append(Term(text_, tuple(parts), foreign, any(p in capitalised for p in parts), shown if shown != text_ else ""))
             run.clear()
             has_noun = False

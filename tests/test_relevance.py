@@ -34,6 +34,7 @@ def test_content_terms_are_compounds_latin_words_and_names():
     # a missing term is named as it was written: "US" is not the pronoun "us"
     visa = {t.text: t for t in TermExtractor().terms("Can I get a work visa if I'm coming from the US?")}
     assert visa["us"].shown == "US" and english["rakuten"].shown == "Rakuten" and terms["年収"].shown == "年収"
+    assert [t.shown for t in TermExtractor().terms("慶應SFCの偏差値")] == ["慶應SFC", "偏差値"]
 
 
 def test_coverage_is_taken_from_the_guide_vocabulary():
