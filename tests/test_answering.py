@@ -181,3 +181,65 @@ def test_a_whole_table_follows_the_sentence_that_answers(write_guide, make_assis
     assert sum(line.startswith("- **") for line in lines) == 4  # every row, in order
     assert body.index("見習い**") < body.index("職人**") < body.index("シェフ**") < body.index("オーナー**")
     assert answer.items == (4, 4)
+
+
+def _with_second(ranking, snapshot, second: int, gap: float):
+    """``ranking`` with ``second`` moved to second place, ``gap`` below the first in score and
+    every other candidate far below (the ranker's probabilities are a softmax of these)."""
+    import numpy as np
+
+    from rag.retrieval import Ranking
+
+    first = int(ranking.order[0])
+    where = int(np.flatnonzero(ranking.evidence.sections == second)[0])
+    scores = np.full_like(ranking.scores, ranking.scores[first] - 20.0)
+    scores[first], scores[where] = ranking.scores[first], ranking.scores[first] - gap
+    order = np.array([first, where] + [i for i in ranking.order.tolist() if i not in (first, where)], dtype=np.int64)
+    return Ranking(ranking.evidence, scores, order, ranking.guides, ranking.named, ranking.intent)
+
+
+def test_a_close_second_section_is_answered_from_too(seed_assistant):
+    """When the ranker finds another section nearly as likely, the answer gives that section's
+    own content under its title (its list for a list question), after the lead's answer."""
+    import math
+    from dataclasses import replace
+
+    from rag.answers.compose import RELATED_POINTS, RELATED_RATIO
+    from rag.documents import heading_title
+
+    snapshot = seed_assistant.snapshot
+    ctx = seed_assistant._context("CISOに必要なスキルを全部教えて", None, None)
+    lead = int(ctx.ranking.sections[0])
+    family = {lead, int(snapshot.layout.section_parent[lead])}
+    interview = next(
+        int(s) for s in ctx.ranking.evidence.sections
+        if snapshot.sections[s].heading_path[0].startswith("9️⃣") and int(snapshot.layout.section_parent[s]) not in family
+        and int(s) not in family and len(parse(snapshot.sections[s].text).tables) > 0
+    )
+    title = heading_title(snapshot.sections[interview].heading_path[-1])
+    close = replace(ctx, ranking=_with_second(ctx.ranking, snapshot, interview, gap=0.1), shape="list", broad=False)
+    alone = seed_assistant.answerer.compose(replace(close, ranking=ctx.ranking.pinned_to(snapshot, lead), shape="list"))
+    answer = seed_assistant.answerer.compose(close)
+    body = answer.text.split("**出典**", 1)[0]
+    assert f"**関連する記載 — {title}**" in body
+    part = body.split(f"**関連する記載 — {title}**", 1)[1]
+    number = next(c.number for c in answer.citations if c.heading_path == snapshot.sections[interview].heading_path)
+    assert len([line for line in _items(part) if line.endswith(f"[{number}]")]) == 15  # the whole interview table
+    assert answer.shape == "list" and answer.items == alone.items  # the lead's shape and counts are reported
+
+    prose = next(
+        int(s) for s in ctx.ranking.evidence.sections
+        if int(s) not in family and int(snapshot.layout.section_parent[s]) not in family
+        and not snapshot.layout.section_has_children[s] and not parse(snapshot.sections[s].text).tables
+        and len(parse(snapshot.sections[s].text).sentences) > RELATED_POINTS
+    )
+    title = heading_title(snapshot.sections[prose].heading_path[-1])
+    explained = seed_assistant.answerer.compose(
+        replace(close, ranking=_with_second(ctx.ranking, snapshot, prose, gap=0.1), shape="explanation")
+    )
+    part = explained.text.split("**出典**", 1)[0].split(f"**関連する記載 — {title}**", 1)[1]
+    quoted = [line for line in part.splitlines() if line.strip()]
+    assert 1 <= len(quoted) <= RELATED_POINTS and all(line.endswith("]") for line in quoted)
+
+    far = replace(close, ranking=_with_second(ctx.ranking, snapshot, interview, gap=-math.log(RELATED_RATIO) + 0.5))
+    assert "**関連する記載" not in seed_assistant.answerer.compose(far).text

@@ -12,6 +12,11 @@ A question about a whole section that landed on one of its subsections (the fitt
 model, :mod:`rag.answers.breadth`) gets every subsection: grouped lists for a list question,
 else the family's closest sentence and then each subsection's heading and first sentence.
 
+Retrieval often has the right section second rather than first: when the fitted ranker gives
+another section at least :data:`RELATED_RATIO` of the first one's probability, the answer goes
+on with that section under its title (its items for a list question, else its closest
+sentences), so a close call shows both candidates instead of betting on one.
+
 A section introduction that announces what follows (「以下に…解説します。」) is never an
 answer alone: its subsections follow; when several rows of one table answer a question, the
 whole table is shown in order. When the assistant abstains, terms of the question that the
@@ -54,13 +59,15 @@ ITEM_CHARS = 200
 CELL_CHARS = 100
 #: A second section is offered when the ranker gives it at least this share of the top
 #: section's probability (a ratio of fitted probabilities, not a cosine).
-RELATED_RATIO = 0.5
+RELATED_RATIO = 0.25
+#: Sentences quoted from that second section in an explanation.
+RELATED_POINTS = 3
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 _TERMS = BigramTokenizer()
 
 TEXT = {
     "ja": {
-        "related": "**関連する記載**",
+        "related_part": "**関連する記載 — {title}**",
         "sources": "**出典**",
         "abstain": "ご質問の内容は、収録されているガイドには書かれていないようです。",
         "missing": "ガイドには{terms}についての記載はありません。",
@@ -78,7 +85,7 @@ TEXT = {
         "english_note": "",
     },
     "en": {
-        "related": "**Related**",
+        "related_part": "**Related — {title}**",
         "sources": "**Sources**",
         "abstain": "The guides do not seem to cover this question.",
         "missing": "The guides say nothing about {terms}.",
@@ -259,7 +266,7 @@ class ExtractiveAnswerer:
             self._related(ctx, draft, lead)
         return self._finish(ctx, draft)
 
-    def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int) -> None:
+    def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int, *, points: int | None = None) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of
         its subsections, shown in the guide's order."""
         snapshot = ctx.snapshot
@@ -276,7 +283,7 @@ class ExtractiveAnswerer:
         seen: set[str] = set()
         for pool in (own_first, best_first):
             for unit, section, _score in pool:
-                if len(chosen) >= (1 if pool is own_first else self.max_points):
+                if len(chosen) >= (1 if pool is own_first else points or self.max_points):
                     break
                 if any(unit == c[0] for c in chosen):
                     continue
@@ -486,7 +493,9 @@ class ExtractiveAnswerer:
         return out
 
     def _related(self, ctx: AnswerContext, draft: _Draft, lead: int) -> None:
-        """Offer the next section when the ranker found it nearly as likely as the first."""
+        """When the ranker found another section nearly as likely as the first, answer from it
+        too: its items for a list question, else its closest sentences (up to
+        :data:`RELATED_POINTS`), under its title. Only the lead's shape is reported."""
         ranking, snapshot = ctx.ranking, ctx.snapshot
         if ranking is None or len(ranking.order) < 2:
             return
@@ -501,12 +510,20 @@ class ExtractiveAnswerer:
                 break
             if section in draft.numbers or int(layout.section_parent[section]) in lead_family or section in lead_family:
                 continue
-            scored = self._unit_scores(snapshot, [section], ctx.vector)
-            for unit, _, _ in sorted(scored, key=lambda u: -u[2]):
-                text = self._readable(snapshot, unit, ctx.language)
-                if text:
-                    draft.lines += ["", TEXT[ctx.language]["related"], "", f"- {text} [{draft.cite(section, text)}]"]
-                    return
+            kept = (draft.shape, draft.items_shown, draft.items_total)
+            start = len(draft.lines)
+            title = heading_title(snapshot.sections[section].heading_path[-1])
+            draft.lines += ["", TEXT[ctx.language]["related_part"].format(title=title), ""]
+            body = len(draft.lines)
+            if ctx.shape in ("list", "steps", "table") and len(self._items_of(ctx, section)) >= MIN_LIST_ITEMS:
+                self._list(ctx, draft, section)
+                del draft.lines[body : body + 2]  # the title line: the part's heading names it
+            else:
+                self._explanation(ctx, draft, section, points=RELATED_POINTS)
+            if len(draft.lines) == body:
+                del draft.lines[start:]
+            draft.shape, draft.items_shown, draft.items_total = kept
+            return
 
     def _finish(self, ctx: AnswerContext, draft: _Draft) -> Answer:
         labels = TEXT[ctx.language]
