@@ -243,3 +243,24 @@ def test_a_close_second_section_is_answered_from_too(seed_assistant):
 
     far = replace(close, ranking=_with_second(ctx.ranking, snapshot, interview, gap=-math.log(RELATED_RATIO) + 0.5))
     assert "**関連する記載" not in seed_assistant.answerer.compose(far).text
+
+
+def test_a_close_sibling_subsection_is_answered_from_but_not_the_leads_parent(seed_assistant):
+    from dataclasses import replace
+
+    from rag.documents import heading_title
+
+    snapshot = seed_assistant.snapshot
+    layout = snapshot.layout
+    ctx = seed_assistant._context("インシデント対応でCISOは何をする？", None, None)
+    lead = int(ctx.ranking.sections[0])
+    parent = int(layout.section_parent[lead])
+    assert parent != lead  # the lead is a subsection (2️⃣ 主な業務 › 3. インシデント対応…)
+    candidates = {int(s) for s in ctx.ranking.evidence.sections}
+    sibling = next(s for s in range(len(snapshot.sections)) if s in candidates and s not in (lead, parent) and int(layout.section_parent[s]) == parent)
+    close = replace(ctx, ranking=_with_second(ctx.ranking, snapshot, sibling, gap=0.1), shape="explanation", broad=False)
+    text = seed_assistant.answerer.compose(close).text
+    assert f"**関連する記載 — {heading_title(snapshot.sections[sibling].heading_path[-1])}**" in text
+    assert parent in candidates
+    up = replace(close, ranking=_with_second(ctx.ranking, snapshot, parent, gap=0.1))
+    assert "**関連する記載" not in seed_assistant.answerer.compose(up).text

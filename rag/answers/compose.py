@@ -15,7 +15,9 @@ else the family's closest sentence and then each subsection's heading and first 
 Retrieval often has the right section second rather than first: when the fitted ranker gives
 another section at least :data:`RELATED_RATIO` of the first one's probability, the answer goes
 on with that section under its title (its items for a list question, else its closest
-sentences), so a close call shows both candidates instead of betting on one.
+sentences), so a close call shows both candidates instead of betting on one. A sibling
+subsection counts (another duty, another step); the lead's own subsections and its parent do
+not (the lead's answer already draws on them).
 
 A section introduction that announces what follows (「以下に…解説します。」) is never an
 answer alone: its subsections follow; when several rows of one table answer a question, the
@@ -508,7 +510,7 @@ class ExtractiveAnswerer:
             section = int(ranking.sections[position])
             if p[position] < RELATED_RATIO * p[0]:
                 break
-            if section in draft.numbers or int(layout.section_parent[section]) in lead_family or section in lead_family:
+            if section in draft.numbers or section in lead_family or int(layout.section_parent[section]) == lead:
                 continue
             kept = (draft.shape, draft.items_shown, draft.items_total)
             start = len(draft.lines)
