@@ -427,13 +427,20 @@ class ExtractiveAnswerer:
         return True
 
     def _write_items(
-        self, ctx: AnswerContext, draft: _Draft, section: int, items: list[tuple[str, int]], *, numbered: bool
+        self,
+        ctx: AnswerContext,
+        draft: _Draft,
+        section: int,
+        items: list[tuple[str, int]],
+        *,
+        numbered: bool,
+        titled: bool = True,
     ) -> None:
         labels = TEXT[ctx.language]
-        title = heading_title(ctx.snapshot.sections[section].heading_path[-1])
-        key = "steps" if numbered else "items"
-        draft.lines.append(labels[key].format(title=title, n=len(items)))
-        draft.lines.append("")
+        if titled:
+            title = heading_title(ctx.snapshot.sections[section].heading_path[-1])
+            key = "steps" if numbered else "items"
+            draft.lines += [labels[key].format(title=title, n=len(items)), ""]
         shown = items[: self.max_items]
         draft.shape = "steps" if numbered else "list"
         draft.items_shown, draft.items_total = len(shown), len(items)
@@ -517,9 +524,9 @@ class ExtractiveAnswerer:
             title = heading_title(snapshot.sections[section].heading_path[-1])
             draft.lines += ["", TEXT[ctx.language]["related_part"].format(title=title), ""]
             body = len(draft.lines)
-            if ctx.shape in ("list", "steps", "table") and len(self._items_of(ctx, section)) >= MIN_LIST_ITEMS:
-                self._list(ctx, draft, section)
-                del draft.lines[body : body + 2]  # the title line: the part's heading names it
+            items = self._items_of(ctx, section) if ctx.shape in ("list", "steps", "table") else []
+            if len(items) >= MIN_LIST_ITEMS:  # the part's heading names the section: no title line
+                self._write_items(ctx, draft, section, items, numbered=False, titled=False)
             else:
                 self._explanation(ctx, draft, section, points=RELATED_POINTS)
             if len(draft.lines) == body:
