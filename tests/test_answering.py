@@ -264,3 +264,16 @@ def test_a_close_sibling_subsection_is_answered_from_but_not_the_leads_parent(se
     assert parent in candidates
     up = replace(close, ranking=_with_second(ctx.ranking, snapshot, parent, gap=0.1))
     assert "**関連する記載" not in seed_assistant.answerer.compose(up).text
+
+
+def test_a_clock_time_is_part_of_a_label_not_a_label():
+    """「9:00 出所・メール確認: …」 (a schedule item) loses its label, never just 「9」, and a
+    colon between digits is no label at all."""
+    assert strip_label("9:00 出所・メール確認: 依頼者からの連絡を確認します。") == "依頼者からの連絡を確認します。"
+    assert strip_label("朝9:00に出社し、メールを確認します。") == "朝9:00に出社し、メールを確認します。"
+    assert strip_label("比率は1:1です。") == "比率は1:1です。"
+    from rag.answers.compose import ExtractiveAnswerer
+
+    assert ExtractiveAnswerer._item_text("10:00 顧問先訪問（月次監査）: 試算表をもとに社長へ報告します。") == (
+        "**10:00 顧問先訪問（月次監査）** — 試算表をもとに社長へ報告します。"
+    )

@@ -22,8 +22,9 @@ _POINTER = re.compile(
     r"|(?:以下|次)の(?:通り|とおり)(?:です)?[。：:]?$"
     r"|[:：]$"
 )
-# a short label before a colon: no sentence punctuation and no bracket left open inside it
-_LABEL = re.compile(r"^((?:[^:：。/（(）)]|（[^）:：]*）|\([^):：]*\)){1,20})[:：]\s*(?=\S)")
+# a short label before a colon: no sentence punctuation and no bracket left open inside it; a
+# clock time (「9:00 出社:」) is part of a label, never a label of its own
+_LABEL = re.compile(r"^((?:\d{1,2}[:：]\d{2}|[^:：。/（(）)]|（[^）:：]*）|\([^):：]*\)){1,20})[:：](?!\d)\s*(?=\S)")
 _FINAL_PUNCT = re.compile(r"[。！？!?」』）)\s]+$")
 
 
