@@ -69,7 +69,7 @@ def related_jobs(snapshot: IndexSnapshot, slug: str) -> list[RelatedJob]:
     out = []
     for other in _strings(guide.metadata.get("related_jobs")):
         target = snapshot.guides.get(other)
-        out.append(RelatedJob(other, target.title if target else other, target is not None))
+        out.append(RelatedJob(other, target.title if target else other.replace("_", " "), target is not None))
     return out
 
 

@@ -80,7 +80,7 @@ class RelatedJob:
     """A job the answering guide lists as related (front matter ``related_jobs``)."""
 
     slug: str
-    title: str  # the indexed guide's title, or the slug when no guide of that job is indexed
+    title: str  # the indexed guide's title, or the slug with spaces ("compliance manager") when none is indexed
     indexed: bool
 
     def to_dict(self) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def build_app(assistant: Any) -> gr.Blocks:
         unlinked = [r for r in answer.related_jobs if not r.indexed] if answer is not None else []
         plain = ""
         if unlinked:
-            plain = "未収録の関連職種 / not in the library: " + "、".join(neutralize_markdown(r.slug) for r in unlinked)
+            plain = "未収録の関連職種 / not in the library: " + "、".join(neutralize_markdown(r.title) for r in unlinked)
         yield (
             final,
             _samples([o["question"] for o in offers]),

@@ -169,7 +169,7 @@ def test_chat_flow_sources_shapes_next_questions_and_feedback(browser, seed_serv
         page.wait_for_function(
             "() => document.querySelector('#guide-filter input').value === 'セキュリティエンジニア'"
         )
-        assert "compliance_manager" in page.locator("#related-plain").inner_text()
+        assert "compliance manager" in page.locator("#related-plain").inner_text()  # not a slug
         page.locator("#guide-filter input").click()
         page.get_by_role("option", name="すべてのガイド / all guides").click()
         page.wait_for_function(
