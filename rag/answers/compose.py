@@ -61,7 +61,7 @@ ITEM_CHARS = 200
 CELL_CHARS = 100
 #: A second section is offered when the ranker gives it at least this share of the top
 #: section's probability (a ratio of fitted probabilities, not a cosine).
-RELATED_RATIO = 0.25
+RELATED_RATIO = 0.125
 #: Sentences quoted from that second section in an explanation.
 RELATED_POINTS = 3
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
