@@ -520,17 +520,13 @@ class ExtractiveAnswerer:
             if section in draft.numbers or section in lead_family or int(layout.section_parent[section]) == lead:
                 continue
             kept = (draft.shape, draft.items_shown, draft.items_total)
-            start = len(draft.lines)
             title = heading_title(snapshot.sections[section].heading_path[-1])
             draft.lines += ["", TEXT[ctx.language]["related_part"].format(title=title), ""]
-            body = len(draft.lines)
             items = self._items_of(ctx, section) if ctx.shape in ("list", "steps", "table") else []
             if len(items) >= MIN_LIST_ITEMS:  # the part's heading names the section: no title line
                 self._write_items(ctx, draft, section, items, numbered=False, titled=False)
-            else:
+            else:  # always writes at least one line (the section's beginning when nothing is readable)
                 self._explanation(ctx, draft, section, points=RELATED_POINTS)
-            if len(draft.lines) == body:
-                del draft.lines[start:]
             draft.shape, draft.items_shown, draft.items_total = kept
             return
 
