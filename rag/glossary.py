@@ -10,6 +10,11 @@ At question time the English words (longest phrase first) are replaced by those 
 added to the keyword query. Only terms the guides use are kept, so the file is small and
 lives beside the index; without the dictionary installed the glossary is empty and the
 index records that (``build_config``'s ``glossary``), so installing it later rebuilds.
+
+Japanese words written in Latin letters ("zeirishi", "takken", "kaigo fukushishi") are a
+second kind of key: the reading of every guide term written with kanji, in romaji
+(:mod:`rag.romaji`), so a question that names a qualification the way people in Japan say it
+finds the guide term too. Those keys are read only for words the English keys did not take.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from .romaji import MIN_ROMAJI, canonical, romanize
+
 GLOSSARY = "glossary.json"
-FORMAT = 1
+FORMAT = 2  # 2: romaji keys (``readings``)
 #: Senses of a dictionary entry read (the first ones are its common meanings: 骨 is "bone"
 #: before it is "knack; skill").
 SENSES = 2
@@ -36,6 +44,9 @@ TERMS_PER_KEY = 3
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _PAREN = re.compile(r"\([^)]*\)")
 _HIRAGANA = re.compile(r"^[\u3040-\u309f]+$")
+_KANJI = re.compile(r"[\u3400-\u9fff]")
+#: Version of the romaji keys (rag.romaji); part of the index's build settings.
+ROMAJI = 1
 _STOP = frozenset(
     "a an the to of in on at for by with from and or be is are was do does did can could should would "
     "will i you he she it we they me my your our their this that these those what which who whom how "
@@ -80,29 +91,42 @@ def dictionary_source() -> tuple[str, Path | None]:
 def glossary_config() -> str:
     """What an index's glossary is built from and how: the dictionary and the build limits (a
     change of either rebuilds the index, its embeddings reused)."""
-    return f"{dictionary_source()[0]} senses={SENSES} terms={TERMS_PER_KEY} phrase={PHRASE_WORDS}"
+    return f"{dictionary_source()[0]} senses={SENSES} terms={TERMS_PER_KEY} phrase={PHRASE_WORDS} romaji={ROMAJI}"
 
 
 @dataclass(frozen=True)
 class Glossary:
-    """English lookup keys mapped to the guide terms they translate."""
+    """English lookup keys mapped to the guide terms they translate, and guide terms by their
+    reading in romaji (canonical spelling, :func:`rag.romaji.canonical`)."""
 
     entries: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = "none"
+    readings: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.entries) + len(self.readings)
 
     def translate(self, text: str) -> list[str]:
-        """Guide terms for the English words of ``text``, longest phrase first, without repeats.
+        """Guide terms for the English words of ``text``, longest phrase first, without repeats,
+        then those its romaji spells.
 
         Japanese text, stop words and words the dictionary does not know (names, acronyms)
         add nothing.
         """
-        if not self.entries:
-            return []
-        words = _WORD.findall(text.lower())
+        english, romaji = self._lookup(text)
+        return english + [t for t in romaji if t not in english]
+
+    def romaji_terms(self, text: str) -> list[str]:
+        """The guide terms the romaji of ``text`` spells ("a zeirishi" -> 税理士)."""
+        return self._lookup(text)[1]
+
+    def _lookup(self, text: str) -> tuple[list[str], list[str]]:
+        """Terms of the English keys, and of the romaji keys for the words those did not take."""
+        if not self.entries and not self.readings:
+            return [], []
+        words = _WORD.findall(_without_marks(text.lower()))
         found: list[str] = []
+        left: list[list[str]] = [[]]  # runs of words no English key took, for the romaji keys
         i = 0
         while i < len(words):
             for n in range(min(PHRASE_WORDS, len(words) - i), 0, -1):
@@ -116,6 +140,30 @@ class Glossary:
                 )
                 if terms:
                     found.extend(t for t in terms if t not in found)
+                    left.append([])
+                    i += n
+                    break
+            else:
+                if words[i] in _STOP:
+                    left.append([])
+                else:
+                    left[-1].append(words[i])
+                i += 1
+        romaji: list[str] = []
+        for run in left:
+            romaji.extend(t for t in self._romaji(run) if t not in romaji)
+        return found, romaji
+
+    def _romaji(self, words: list[str]) -> list[str]:
+        """Guide terms that consecutive ``words`` spell in romaji ("kaigo fukushishi" ->
+        介護福祉士), longest run first."""
+        found: list[str] = []
+        i = 0
+        while i < len(words):
+            for n in range(min(PHRASE_WORDS, len(words) - i), 0, -1):
+                key = canonical("".join(words[i : i + n]))
+                if len(key) >= MIN_ROMAJI and key in self.readings:
+                    found.extend(t for t in self.readings[key] if t not in found)
                     i += n
                     break
             else:
@@ -124,40 +172,69 @@ class Glossary:
 
     def save(self, folder: Path) -> None:
         """Write ``glossary.json`` into ``folder``."""
-        record = {"format": FORMAT, "source": self.source, "entries": {k: list(v) for k, v in sorted(self.entries.items())}}
+        record = {
+            "format": FORMAT,
+            "source": self.source,
+            "entries": {k: list(v) for k, v in sorted(self.entries.items())},
+            "readings": {k: list(v) for k, v in sorted(self.readings.items())},
+        }
         (Path(folder) / GLOSSARY).write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> Glossary:
         """Read ``glossary.json``; ValueError when it is not a glossary of this format."""
         record = json.loads((Path(folder) / GLOSSARY).read_text(encoding="utf-8"))
-        if not isinstance(record, dict) or record.get("format") != FORMAT:
+        if not isinstance(record, dict) or record.get("format") not in (1, FORMAT):
             raise ValueError(f"{GLOSSARY} is not a format-{FORMAT} glossary")
-        entries = record.get("entries")
-        if not isinstance(entries, dict) or not all(
-            isinstance(v, list) and all(isinstance(t, str) for t in v) for v in entries.values()
-        ):
-            raise ValueError(f"{GLOSSARY} must map each English key to a list of terms under 'entries'")
-        return cls({str(k): tuple(v) for k, v in entries.items()}, str(record.get("source", "none")))
+        maps = {}
+        for name in ("entries", "readings"):
+            found = record.get(name, {} if record["format"] == 1 else None)  # format 1: no romaji keys
+            if not isinstance(found, dict) or not all(
+                isinstance(v, list) and all(isinstance(t, str) for t in v) for v in found.values()
+            ):
+                raise ValueError(f"{GLOSSARY} must map each key to a list of terms under {name!r}")
+            maps[name] = {str(k): tuple(v) for k, v in found.items()}
+        return cls(maps["entries"], str(record.get("source", "none")), maps["readings"])
 
 
-def build_glossary(vocabularies: Iterable[Iterable[str]]) -> Glossary:
-    """The glossary of the guide terms in ``vocabularies`` (one per guide) from the installed
-    dictionary; empty without one.
+def build_glossary(vocabularies: Iterable[Iterable[str]], reading: Callable[[str], str] | None = None) -> Glossary:
+    """The glossary of the guide terms in ``vocabularies`` (one per guide): English keys from
+    the installed dictionary (none without one), and romaji keys from ``reading`` (a term's
+    reading in kana, :meth:`rag.terms.TermExtractor.reading`) when given.
 
     A term is looked up by its written form (kanji) or reading (kana); pure-hiragana and
     one-character terms are left out (grammar words and fragments, not topics). Of the terms
     an English key translates equally directly, those more guides use come first
     (``interview`` -> 面接 before 問診).
     """
-    source, path = dictionary_source()
-    if path is None:
-        return Glossary(source=source)
     guides: dict[str, int] = {}
     for vocabulary in vocabularies:
         for term in set(vocabulary):
             guides[term] = guides.get(term, 0) + 1
     terms = {t for t in guides if len(t) > 1 and not _HIRAGANA.match(t)}
+    source, path = dictionary_source()
+    entries = _dictionary_entries(terms, guides, path) if path is not None else {}
+    readings = _romaji_keys(terms, guides, reading, entries) if reading is not None else {}
+    return Glossary(entries, source, readings)
+
+
+def _romaji_keys(
+    terms: set[str], guides: dict[str, int], reading: Callable[[str], str], english: dict[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    """Canonical romaji of each term written with kanji -> the terms it reads as (more guides
+    first). Keys shorter than MIN_ROMAJI or equal to an English key are left out."""
+    by_key: dict[str, set[str]] = {}
+    for term in terms:
+        if not _KANJI.search(term):
+            continue
+        key = canonical(romanize(reading(term)))
+        if len(key) >= MIN_ROMAJI and key not in english:
+            by_key.setdefault(key, set()).add(term)
+    return {k: tuple(sorted(v, key=lambda t: (-guides[t], -len(t), t))[:TERMS_PER_KEY]) for k, v in by_key.items()}
+
+
+def _dictionary_entries(terms: set[str], guides: dict[str, int], path: Path) -> dict[str, tuple[str, ...]]:
+    """English gloss key -> the guide terms it translates, from the dictionary at ``path``."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         # only the entries of the guide terms are read (the dictionary's text indexes), not the
@@ -198,5 +275,9 @@ def build_glossary(vocabularies: Iterable[Iterable[str]]) -> Glossary:
                 bucket[term] = min(bucket.get(term, rank), rank)
     finally:
         connection.close()
-    entries = {k: tuple(sorted(v, key=lambda t: (v[t], -guides[t], t))[:TERMS_PER_KEY]) for k, v in ranked.items()}
-    return Glossary(entries, source)
+    return {k: tuple(sorted(v, key=lambda t: (v[t], -guides[t], t))[:TERMS_PER_KEY]) for k, v in ranked.items()}
+
+
+def _without_marks(text: str) -> str:
+    """Latin letters without their accents or macrons ("chōrishi" -> "chorishi")."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))

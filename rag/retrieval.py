@@ -167,7 +167,9 @@ class Retriever:
         and the candidate guides."""
         named: set[int] = set()
         if not guide:
-            named = named_guides(query.text, snapshot.guide_aliases)
+            # a job named in romaji ("zeirishi") names its guide as 税理士 would
+            spelled = snapshot.glossary.romaji_terms(query.parts[-1])
+            named = named_guides(" ".join([query.text, *spelled]), snapshot.guide_aliases)
             if not named and query.context:
                 named = named_guides(query.context, snapshot.guide_aliases)
         mask = None

@@ -21,6 +21,7 @@ _LATIN = re.compile(r"^[a-z0-9][a-z0-9+#.\-]*$")
 _HAS_LETTER = re.compile(r"[a-z\u3040-\u30ff\u3400-\u9fff]")
 _WRITTEN = re.compile(r"[A-Za-z0-9Ａ-Ｚａ-ｚ０-９][A-Za-z0-9Ａ-Ｚａ-ｚ０-９+#.\-]*")
 _KATAKANA = re.compile(r"^[\u30a0-\u30ffー・]+$")
+_KANA = re.compile(r"^[\u3041-\u3096\u30a1-\u30faー]+$")
 # A capitalised Latin word that does not start a sentence, or an acronym anywhere ("AWS", "Big 4").
 _CAPITALISED = re.compile(r"(?:(?<=[a-z0-9,;:] )|(?<=[a-z0-9,;:]  ))([A-Z][A-Za-z0-9&+.-]*)|\b([A-Z]{2,}[A-Za-z0-9]*)\b")
 _EN_STOP = frozenset(
@@ -105,6 +106,20 @@ class TermExtractor:
         for term in found:
             unique.setdefault(term.text, term)
         return list(unique.values())
+
+    def reading(self, text: str) -> str:
+        """The reading of ``text`` in katakana, by MeCab ("" when a word of it has none)."""
+        with self._lock:
+            words = [(w.surface, w.feature.kana) for w in self._tagger(text)]
+        out: list[str] = []
+        for surface, kana in words:
+            if kana and kana != "*":
+                out.append(kana)
+            elif _KANA.match(surface):
+                out.append(surface)
+            else:
+                return ""
+        return "".join(out)
 
     def vocabulary(self, texts: Iterable[str]) -> set[str]:
         """Every compound and every morpheme of the content terms of ``texts``."""

@@ -7,7 +7,9 @@ import pytest
 from rag.glossary import GLOSSARY, Glossary, build_glossary, dictionary_source, gloss_key, glossary_config
 from rag.index import layout
 from rag.index.snapshot import IndexSnapshot
+from rag.conversation import RetrievalQuery
 from rag.retrieval import keyword_query
+from rag.terms import TermExtractor
 
 
 def test_the_dictionary_is_installed_with_the_package():
@@ -36,6 +38,19 @@ def test_longest_phrase_first_stop_words_and_repeats():
     assert Glossary().translate("salary") == []
 
 
+def test_romaji_keys_from_the_readings_of_guide_terms():
+    extractor = TermExtractor()
+    glossary = build_glossary([{"税理士", "宅建", "介護福祉士", "面接", "データ"}], extractor.reading)
+    assert glossary.readings["zeirishi"] == ("税理士",)
+    assert "データ" not in {t for v in glossary.readings.values() for t in v}  # loanwords have English
+    assert glossary.translate("Is being a zeirishi stressful?") == ["税理士"]
+    assert glossary.translate("Is the takken exam hard?") == ["宅建"]
+    assert glossary.translate("What does a kaigo fukushishi do?") == ["介護福祉士"]  # two words, one term
+    assert glossary.translate("interview tips for a zeirishi") == ["面接", "税理士"]  # English keys first
+    assert glossary.romaji_terms("interview tips for a zeirishi") == ["税理士"]
+    assert "men" not in glossary.readings  # short readings are English words too often
+
+
 def test_gloss_keys():
     assert gloss_key("interview (e.g. for a job)") == "interview"
     assert gloss_key("to study") == "study"
@@ -43,12 +58,16 @@ def test_gloss_keys():
 
 
 def test_save_load_round_trip_and_a_damaged_file(tmp_path):
-    glossary = Glossary({"salary": ("給与",), "night shift": ("夜勤",)}, "jmdict:test")
+    glossary = Glossary({"salary": ("給与",), "night shift": ("夜勤",)}, "jmdict:test", {"zeirishi": ("税理士",)})
     glossary.save(tmp_path)
     assert Glossary.load(tmp_path) == glossary
-    (tmp_path / GLOSSARY).write_text('{"format": 1, "entries": {"salary": "給与"}}', encoding="utf-8")
+    (tmp_path / GLOSSARY).write_text('{"format": 2, "entries": {"salary": "給与"}, "readings": {}}', encoding="utf-8")
     with pytest.raises(ValueError, match="list of terms"):
         Glossary.load(tmp_path)
+    # a glossary of an index built before romaji keys still loads (the index is then rebuilt
+    # because its build settings differ, its embeddings reused)
+    (tmp_path / GLOSSARY).write_text('{"format": 1, "entries": {"salary": ["給与"]}}', encoding="utf-8")
+    assert Glossary.load(tmp_path) == Glossary({"salary": ("給与",)}, "none")
 
 
 @pytest.mark.slow
@@ -71,4 +90,11 @@ def test_index_keeps_its_glossary_and_english_questions_get_keyword_scores(write
     monkeypatch.setattr("rag.glossary.dictionary_source", lambda: ("none", None))
     report = assistant.refresh()
     assert report is not None and report.embedded == [] and sorted(report.reused) == ["baker", "florist"]
-    assert len(assistant.snapshot.glossary) == 0 and assistant.snapshot.manifest.build_config["glossary"].startswith("none ")
+    assert not assistant.snapshot.glossary.entries and assistant.snapshot.manifest.build_config["glossary"].startswith("none ")
+    # romaji keys come from the guides' own readings, dictionary or not: a florist named the
+    # way people in Japan say it (花屋, "hanaya") names the florist guide
+    ranking = assistant.retriever.rank(
+        assistant.snapshot, RetrievalQuery("What does a hanaya do all day?", ("What does a hanaya do all day?",), ""),
+        assistant.embedder.embed_queries(["What does a hanaya do all day?"])[0],
+    )
+    assert {assistant.snapshot.layout.guide_slugs[g] for g in ranking.named} == {"florist"}

@@ -269,7 +269,7 @@ class IndexBuilder:
         all_guide_vectors = np.concatenate(guide_vectors) if guide_vectors else np.zeros((0, dim), np.float32)
         dense = DenseIndex.build(all_chunk_vectors, exact_max=self.settings.exact_search_max_chunks)
         keyword = KeywordIndex.build([keyword_text(c) for c in chunks], make_tokenizer(self.settings.keyword_tokenizer))
-        glossary = build_glossary(vocabulary.values())
+        glossary = build_glossary(vocabulary.values(), extractor.reading)
         manifest = Manifest(
             model=self.embedder.name,
             model_fingerprint=self.embedder.fingerprint,
