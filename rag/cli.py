@@ -287,7 +287,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(
         f"fitted on {fit['train_questions']} questions of {', '.join(corpus.split['train'])} "
         f"(data {report.calibration.data_hash[:12]}); threshold {fit['threshold']}; "
-        f"cross-validated hit@1 {fit['ranker_cv_hit@1']}"
+        f"cross-validated hit@1 {fit['ranker_cv_hit@1']}, log-loss {fit['ranker_cv_logloss']} "
+        f"(ridge {fit['ranker_l2']}, the lowest log-loss)"
     )
     kinds = fit.get("ranker_cv_hit@1_by_kind") or {}
     if kinds:

@@ -152,6 +152,10 @@ def test_tune_fits_on_training_guides_measures_held_out_and_saves_plain_files(ti
     n = sum(k["n"] for k in by_kind.values())
     overall = sum(k["n"] * k["hit@1"] for k in by_kind.values()) / n
     assert abs(overall - report.fit["ranker_cv_hit@1"][str(report.fit["ranker_l2"])]) < 1e-3
+    # the ridge penalty is the one with the lowest cross-validated log-loss (hit@1 is reported)
+    losses = report.fit["ranker_cv_logloss"]
+    assert set(losses) == set(report.fit["ranker_cv_hit@1"]) and all(v > 0 for v in losses.values())
+    assert losses[str(report.fit["ranker_l2"])] == min(losses.values())
 
     # the product's next build picks the tuned calibration up, and the manifest says so
     from rag import Assistant
