@@ -46,7 +46,7 @@ _PAREN = re.compile(r"\([^)]*\)")
 _HIRAGANA = re.compile(r"^[\u3040-\u309f]+$")
 _KANJI = re.compile(r"[\u3400-\u9fff]")
 #: Version of the romaji keys (rag.romaji); part of the index's build settings.
-ROMAJI = 1
+ROMAJI_VERSION = 1
 _STOP = frozenset(
     "a an the to of in on at for by with from and or be is are was do does did can could should would "
     "will i you he she it we they me my your our their this that these those what which who whom how "
@@ -91,7 +91,7 @@ def dictionary_source() -> tuple[str, Path | None]:
 def glossary_config() -> str:
     """What an index's glossary is built from and how: the dictionary and the build limits (a
     change of either rebuilds the index, its embeddings reused)."""
-    return f"{dictionary_source()[0]} senses={SENSES} terms={TERMS_PER_KEY} phrase={PHRASE_WORDS} romaji={ROMAJI}"
+    return f"{dictionary_source()[0]} senses={SENSES} terms={TERMS_PER_KEY} phrase={PHRASE_WORDS} romaji={ROMAJI_VERSION}"
 
 
 @dataclass(frozen=True)
