@@ -125,50 +125,24 @@ class Glossary:
         if not self.entries and not self.readings:
             return [], []
         words = _WORD.findall(_without_marks(text.lower()))
-        found: list[str] = []
-        left: list[list[str]] = [[]]  # runs of words no English key took, for the romaji keys
-        i = 0
-        while i < len(words):
-            for n in range(min(PHRASE_WORDS, len(words) - i), 0, -1):
-                phrase = words[i : i + n]
-                if n == 1 and phrase[0] in _STOP:
-                    continue
-                head = " ".join(phrase[:-1])
-                terms = next(
-                    (self.entries[k] for f in _forms(phrase[-1]) if (k := f"{head} {f}".strip()) in self.entries),
-                    None,
-                )
-                if terms:
-                    found.extend(t for t in terms if t not in found)
-                    left.append([])
-                    i += n
-                    break
-            else:
-                if words[i] in _STOP:
-                    left.append([])
-                else:
-                    left[-1].append(words[i])
-                i += 1
+        found, left = _longest_first(words, self._english)
         romaji: list[str] = []
         for run in left:
-            romaji.extend(t for t in self._romaji(run) if t not in romaji)
+            romaji.extend(t for t in _longest_first(run, self._romaji)[0] if t not in romaji)
         return found, romaji
 
-    def _romaji(self, words: list[str]) -> list[str]:
-        """Guide terms that consecutive ``words`` spell in romaji ("kaigo fukushishi" ->
-        介護福祉士), longest run first."""
-        found: list[str] = []
-        i = 0
-        while i < len(words):
-            for n in range(min(PHRASE_WORDS, len(words) - i), 0, -1):
-                key = canonical("".join(words[i : i + n]))
-                if len(key) >= MIN_ROMAJI and key in self.readings:
-                    found.extend(t for t in self.readings[key] if t not in found)
-                    i += n
-                    break
-            else:
-                i += 1
-        return found
+    def _english(self, phrase: list[str]) -> tuple[str, ...] | None:
+        """The terms of an English phrase (its last word also as a singular); a lone stop word
+        has none."""
+        if len(phrase) == 1 and phrase[0] in _STOP:
+            return None
+        head = " ".join(phrase[:-1])
+        return next((self.entries[k] for f in _forms(phrase[-1]) if (k := f"{head} {f}".strip()) in self.entries), None)
+
+    def _romaji(self, phrase: list[str]) -> tuple[str, ...] | None:
+        """The terms consecutive words spell in romaji ("kaigo fukushishi" -> 介護福祉士)."""
+        key = canonical("".join(phrase))
+        return self.readings.get(key) if len(key) >= MIN_ROMAJI else None
 
     def save(self, folder: Path) -> None:
         """Write ``glossary.json`` into ``folder``."""
@@ -276,6 +250,31 @@ def _dictionary_entries(terms: set[str], guides: dict[str, int], path: Path) -> 
     finally:
         connection.close()
     return {k: tuple(sorted(v, key=lambda t: (v[t], -guides[t], t))[:TERMS_PER_KEY]) for k, v in ranked.items()}
+
+
+def _longest_first(
+    words: list[str], lookup: Callable[[list[str]], tuple[str, ...] | None]
+) -> tuple[list[str], list[list[str]]]:
+    """Walk ``words`` taking the longest phrase (up to PHRASE_WORDS) that ``lookup`` knows:
+    its terms, without repeats, and the runs of words no phrase took (split at stop words)."""
+    found: list[str] = []
+    left: list[list[str]] = [[]]
+    i = 0
+    while i < len(words):
+        for n in range(min(PHRASE_WORDS, len(words) - i), 0, -1):
+            terms = lookup(words[i : i + n])
+            if terms:
+                found.extend(t for t in terms if t not in found)
+                left.append([])
+                i += n
+                break
+        else:
+            if words[i] in _STOP:
+                left.append([])
+            else:
+                left[-1].append(words[i])
+            i += 1
+    return found, left
 
 
 def _without_marks(text: str) -> str:
