@@ -158,8 +158,9 @@ class Glossary:
     def load(cls, folder: Path) -> Glossary:
         """Read ``glossary.json``; ValueError when it is not a glossary of this format."""
         record = json.loads((Path(folder) / GLOSSARY).read_text(encoding="utf-8"))
-        if not isinstance(record, dict) or record.get("format") not in (1, FORMAT):
-            raise ValueError(f"{GLOSSARY} is not a format-{FORMAT} glossary")
+        found_format = record.get("format") if isinstance(record, dict) else None
+        if found_format not in (1, FORMAT):
+            raise ValueError(f"{GLOSSARY} has format {found_format!r}; formats 1 and {FORMAT} are read")
         maps = {}
         for name in ("entries", "readings"):
             found = record.get(name, {} if record["format"] == 1 else None)  # format 1: no romaji keys

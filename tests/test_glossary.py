@@ -68,6 +68,9 @@ def test_save_load_round_trip_and_a_damaged_file(tmp_path):
     # because its build settings differ, its embeddings reused)
     (tmp_path / GLOSSARY).write_text('{"format": 1, "entries": {"salary": ["給与"]}}', encoding="utf-8")
     assert Glossary.load(tmp_path) == Glossary({"salary": ("給与",)}, "none")
+    (tmp_path / GLOSSARY).write_text('{"format": 9, "entries": {}}', encoding="utf-8")
+    with pytest.raises(ValueError, match="has format 9; formats 1 and 2 are read"):
+        Glossary.load(tmp_path)
 
 
 @pytest.mark.slow
