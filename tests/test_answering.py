@@ -7,7 +7,7 @@ import re
 import pytest
 
 from rag.answers.prose import FragmentDetector, is_pointer, row_text, strip_label
-from rag.answers.shape import shape_by_rules
+from rag.answers.shape import asks_first, shape_by_rules
 from rag.answers.structure import parse
 from tests.conftest import dedent
 
@@ -68,6 +68,39 @@ def test_a_steps_question_gets_numbered_steps_in_the_guides_order(seed_assistant
     assert [s.split(".")[0] for s in steps] == [str(i) for i in range(1, 8)]
     assert "基礎的なセキュリティ知識とフレームワークの習得" in steps[0]
     assert "以下に" not in answer.text  # the introduction's pointer is not quoted
+
+
+@pytest.mark.parametrize(
+    ("question", "first"),
+    [
+        ("そのうち最初に取るべきなのは？", True),
+        ("未経験から目指すなら、まず何から始めればいい？", True),
+        ("じゃあどれから勉強すればいい？", True),
+        ("Which of those should I focus on first?", True),
+        ("Where should I start?", True),
+        ("未経験だと最初の1年で何を勉強すればいい？", False),  # "the first year", not where to begin
+        ("What was your first job?", False),
+        ("CISOになるには何をどの順番で勉強すればいい？", False),
+    ],
+)
+def test_asks_first(question, first):
+    assert asks_first(question) is first
+
+
+def test_where_to_begin_is_led_by_the_first_step(seed_assistant):
+    listed = seed_assistant.ask("CISOになるための学習方法を順番に教えて")
+    answer = seed_assistant.ask("CISOになるための学習方法は、まず何から始めればいい？")
+    assert not answer.abstained and answer.shape == "steps"
+    body = [line for line in answer.text.split("**出典**", 1)[0].splitlines() if line.strip()]
+    # the lead names the first of the seven steps and quotes it, cited to that step
+    assert body[0].startswith("まずは「基礎的なセキュリティ知識とフレームワークの習得」から")
+    cited = int(re.search(r"\[(\d+)\]$", body[0]).group(1))
+    assert answer.citations[cited - 1].heading_path[-1].startswith("1. ")
+    # then the same numbered steps as for a question about all of them
+    def uncited(text: str) -> list[str]:
+        return [re.sub(r" \[\d+\]$", "", item) for item in _items(text)]
+
+    assert uncited(answer.text) == uncited(listed.text) and len(uncited(answer.text)) == 7
 
 
 def test_sources_list_each_cited_section_once_without_repeating_the_body(seed_assistant):

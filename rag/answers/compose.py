@@ -44,7 +44,7 @@ from ..retrieval import Ranking, keyword_query
 from ..tokenization import BigramTokenizer
 from .breadth import family
 from .prose import FragmentDetector, is_pointer, row_text, shorten, strip_label
-from .shape import question_shape
+from .shape import asks_first, question_shape
 from .structure import Structure, Table, parse
 
 #: Items shown in a list or steps answer before "… more in the full section".
@@ -82,6 +82,7 @@ TEXT = {
         "groups": "{title}（{n}項目）:",
         "part_cut": "（{total}件中{shown}件、残りはセクション全文へ）",
         "steps": "{title}（ガイドの順）:",
+        "first_step": "まずは「{title}」から（ガイドの順で最初のステップ）: {text}",
         "empty": "質問を入力してください。例: 「CISOに必要なスキルは？」",
         "lines": "行",
         "english_note": "",
@@ -100,6 +101,7 @@ TEXT = {
         "groups": "{title} ({n} parts):",
         "part_cut": " ({shown} of {total}; the rest in the full section)",
         "steps": "{title} (in the guide's order):",
+        "first_step": "Start with \"{title}\" (the first step in the guide's order): {text}",
         "empty": "Please type a question, for example: \"What skills does a CISO need?\"",
         "lines": "lines",
         "english_note": (
@@ -195,8 +197,14 @@ class ExtractiveAnswerer:
         """The numbered subsections (「1. …」「2. …」) of the section's top-level section."""
         parent = int(snapshot.layout.section_parent[section])
         children = self._children(snapshot, parent)
-        numbered = [c for c in children if strip_item_number(h := snapshot.sections[c].heading_path[-1]) != h]
+        numbered = [c for c in children if self._is_numbered(snapshot, c)]
         return numbered if len(numbered) >= 2 else []
+
+    @staticmethod
+    def _is_numbered(snapshot: IndexSnapshot, section: int) -> bool:
+        """The section's heading is numbered (「1. …」)."""
+        heading = snapshot.sections[section].heading_path[-1]
+        return strip_item_number(heading) != heading
 
     # -- scoring units ---------------------------------------------------------------------------
     def _unit_scores(self, snapshot: IndexSnapshot, sections: list[int], vector: np.ndarray) -> list[tuple[int, int, float]]:
@@ -386,11 +394,42 @@ class ExtractiveAnswerer:
         family = self._numbered_family(snapshot, lead)
         if not family and snapshot.layout.section_has_children[lead]:
             family = self._numbered_family(snapshot, self._children(snapshot, lead)[0])
-        if family:
-            parent = int(snapshot.layout.section_parent[family[0]])
-            self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in family], numbered=True)
-            return True
-        return False
+        if not family:
+            return False
+        parent = int(snapshot.layout.section_parent[family[0]])
+        self._closest_lead(ctx, draft, [parent, *family])
+        self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in family], numbered=True)
+        return True
+
+    def _closest_sentence(self, ctx: AnswerContext, sections: list[int]) -> tuple[int, str]:
+        """The readable sentence or row of ``sections`` closest to the question, with its
+        section (``(-1, "")`` when none is readable)."""
+        scored = self._unit_scores(ctx.snapshot, sections, ctx.vector)
+        for unit, section, _ in sorted(scored, key=lambda u: -u[2]):
+            text = self._readable(ctx.snapshot, unit, ctx.language)
+            if text is not None:
+                return section, text
+        return -1, ""
+
+    def _closest_lead(self, ctx: AnswerContext, draft: _Draft, sections: list[int]) -> None:
+        """Lead an outline of subsections (``sections[1:]``, each shown by its first sentence)
+        with the sentence of the family closest to the question, unless the outline shows it.
+
+        A question that asks where to begin (「最初にどれから」) over numbered steps is led by
+        the first step instead: the guide's order is its answer."""
+        snapshot = ctx.snapshot
+        steps = [c for c in sections[1:] if self._is_numbered(snapshot, c)]
+        if len(steps) >= 2 and asks_first(ctx.question):
+            first = steps[0]
+            text = self._closest_sentence(ctx, [first])[1] or self._first_sentence(ctx, first)
+            title = heading_title(strip_item_number(snapshot.sections[first].heading_path[-1]))
+            line = TEXT[ctx.language]["first_step"].format(title=title, text=text)
+            draft.lines += [f"{line} [{draft.cite(first, text)}]", ""]
+            return
+        section, text = self._closest_sentence(ctx, sections)
+        firsts = {fold(self._first_sentence(ctx, c)) for c in sections[1:]}
+        if text and fold(shorten(text, ITEM_CHARS)) not in firsts:
+            draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
 
     def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:
         """Every subsection of ``parent``: for a list question each one's own items, else each
@@ -401,13 +440,7 @@ class ExtractiveAnswerer:
         if sum(len(items) >= MIN_LIST_ITEMS for _, items in groups) < 2:
             items = [(self._child_text(ctx, c), c) for c in children]
             if not grouped:  # an explanation: the sentence of the family closest to the question leads
-                firsts = {fold(self._first_sentence(ctx, c)) for c in children}
-                for unit, section, _ in sorted(self._unit_scores(snapshot, [parent, *children], ctx.vector), key=lambda u: -u[2]):
-                    text = self._readable(snapshot, unit, ctx.language)
-                    if text is not None:
-                        if fold(shorten(text, ITEM_CHARS)) not in firsts:
-                            draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
-                        break
+                self._closest_lead(ctx, draft, [parent, *children])
             self._write_items(ctx, draft, parent, items, numbered=False)
             return True
         for i, (child, items) in enumerate(groups):

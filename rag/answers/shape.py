@@ -39,6 +39,19 @@ _EXPLICIT = (
 )
 
 
+# Asks where to begin (「最初に何を」「どれから」, "which … first"): in a list of steps, the first.
+_FIRST = re.compile(
+    r"最初に|最初は|まず(?:は)?(?:何|なに|どれ)|何から|なにから|どれから|一番最初|いちばん最初|手始め|"
+    r"\b(?:what|which)\b[^.?!]*\bfirst\b(?!\s*[a-z])|where (?:do|should|would|can) i (?:start|begin)|\bstart with\b",
+    re.IGNORECASE,
+)
+
+
+def asks_first(question: str) -> bool:
+    """The question asks what to do or take first (「まず何から」, "which should I learn first?")."""
+    return bool(_FIRST.search(question))
+
+
 def explicit_shape(question: str) -> str | None:
     """The shape a question asks for in so many words (「表で比較して」, "list all"), if any."""
     for shape, pattern in _EXPLICIT:
