@@ -49,6 +49,16 @@ _ASKS_AMOUNT = re.compile(
 _NUMBER = re.compile(r"[0-9０-９]|[一二三四五六七八九十百千万]+(?:年|円|時間|人|割|か月|ヶ月)")
 
 
+def asks_amount(question: str) -> bool:
+    """The question asks for an amount, a duration or a frequency (「何年」「いくら」, "how long")."""
+    return bool(_ASKS_AMOUNT.search(question))
+
+
+def holds_number(text: str) -> bool:
+    """The text states a number (「2〜4年」「約400万円」「三年」)."""
+    return bool(_NUMBER.search(text))
+
+
 def roles_asked(text: str) -> set[str]:
     """Job titles a Japanese question asks how to become or work as (NFKC, lower case)."""
     return {fold(m.group(1) or m.group(2)) for m in _ROLE_QUESTION.finditer(text)}
@@ -119,11 +129,11 @@ class RelevanceModel:
         values["names_guide"] = float(bool(ranking.named) or len(ranking.guides) == 1)
         values["english"] = float(language == "en")
         values["asks_when"] = float(bool(_ASKS_WHEN.search(question)))
-        values["asks_amount"] = float(bool(_ASKS_AMOUNT.search(question)))
+        values["asks_amount"] = float(asks_amount(question))
         if len(top):
             best = best_chunks(snapshot, ev)
             texts_top = [snapshot.chunks[best[int(s)]].text for s in ranking.sections[:TOP_SECTIONS] if int(s) in best]
-            values["numbers_in_top"] = sum(bool(_NUMBER.search(t)) for t in texts_top) / max(len(texts_top), 1)
+            values["numbers_in_top"] = sum(holds_number(t) for t in texts_top) / max(len(texts_top), 1)
         for name in ("top_unit", "top_dense", "top_heading", "top_guide", "scope", "names_guide"):
             values[f"en_{name}"] = values[name] * values["english"]
         return np.array([values[f] for f in QUESTION_FEATURES]), cover, roles

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag.answers.prose import FragmentDetector, is_pointer, row_text, strip_label
+from rag.answers.prose import FragmentDetector, is_pointer, item_label, row_text, strip_label
 from rag.answers.shape import asks_first, shape_by_rules
 from rag.answers.structure import parse
 from tests.conftest import dedent
@@ -27,6 +27,56 @@ def test_pointers_labels_and_fragments():
     fragments = FragmentDetector()
     assert fragments.is_fragment("高度な技術的洞察力、卓越した危機管理能力、そして組織を動かすリーダーシップ。")
     assert not fragments.is_fragment("CISOはインシデント対応を指揮します。")
+
+
+def test_item_labels_and_pointers_to_a_flow():
+    assert item_label("*   **ステップ3（1年半〜3年）:** ウィッグでのカット課題。") == "ステップ3（1年半〜3年）"
+    assert item_label("1. **目的:** 基礎を固める。") == "目的"
+    assert item_label("*   ウィッグでのカット課題。") == ""
+    assert item_label("ステップ3: 段落の文はリストの項目ではない。") == ""
+    assert is_pointer("順番や期間はサロンによって異なりますが、一般的には次のような流れです。")
+    assert not is_pointer("次のような人が向いています。")
+
+
+def test_a_labelled_item_keeps_a_label_that_names_it(write_guide, make_assistant):
+    """In an explanation, a list item whose label occurs once in the collection reads as
+    **label** — detail (its label holds the answer: the years); a template's label that recurs
+    (「目的」) is dropped. A question asking for an amount is led by a sentence with a number."""
+    write_guide(
+        "baker",
+        text=dedent(
+            """
+            ---json
+            {"slug": "baker", "title": "パン職人（Baker）"}
+            ---
+            # パン職人（Baker）
+
+            ## 5️⃣ キャリアパス
+
+            ### 一人前になるまでの流れ
+
+            多くの店では、見習いが段階的に社内の技術チェックに合格していきます。
+
+            *   **ステップ1（入社〜1年）:** 生地の計量、成形の補助、店頭の品出し。
+            *   **ステップ2（1年〜3年）:** 仕込みと焼成を任され、配合の調整を覚えます。
+            *   **ステップ3（3年〜5年）:** 新商品の試作に加わり、厨房の段取りを組みます。
+
+            ### 学び方
+
+            *   **目的:** 発酵の理屈を理解し、季節による違いに対応できるようになります。
+            *   **目的:** 原価を意識した商品づくりができるようになります。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    answer = assistant.ask("パン職人の見習いが一人前になるまで何年くらいかかる？")
+    body = answer.text.split("**出典**", 1)[0]
+    lines = [line for line in body.splitlines() if line.strip()]
+    assert re.match(r"^\*\*ステップ\d（[^）]*年）\*\* — ", lines[0])  # a number leads
+    assert "**ステップ2（1年〜3年）** — 仕込みと焼成を任され" in body
+    assert "ステップ2（1年〜3年）:" not in body  # no label leak
+    learn = assistant.ask("パン職人は発酵の理屈をどう学ぶ？")
+    assert "**目的**" not in learn.text and "目的:" not in learn.text
 
 
 def test_a_table_row_reads_as_its_label_and_detail():

@@ -38,12 +38,12 @@ import numpy as np
 from ..documents import display_path, heading_title, strip_item_number
 from ..index.snapshot import IndexSnapshot
 from ..normalization import fold
-from ..relevance import Judgement
+from ..relevance import Judgement, asks_amount, holds_number
 from ..results import Answer, Citation, Hit
 from ..retrieval import Ranking, keyword_query
 from ..tokenization import BigramTokenizer
 from .breadth import family
-from .prose import FragmentDetector, is_pointer, row_text, shorten, strip_label
+from .prose import FragmentDetector, is_pointer, item_label, row_text, shorten, strip_label
 from .shape import asks_first, question_shape
 from .structure import Structure, Table, parse
 
@@ -64,6 +64,9 @@ CELL_CHARS = 100
 RELATED_RATIO = 0.125
 #: Sentences quoted from that second section in an explanation.
 RELATED_POINTS = 3
+#: A question asking for an amount (「何年かかる？」) is led by the first of this many closest
+#: readable sentences that states a number (ranks, not cosines: no score scale of one model).
+AMOUNT_RANKS = 3
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 _TERMS = BigramTokenizer()
 
@@ -240,9 +243,23 @@ class ExtractiveAnswerer:
         text = strip_label(snapshot.units[unit].text)
         if len(text) < 8 or is_pointer(text):
             return None
+        label = self._item_label(snapshot, unit)
+        if label and snapshot.item_labels[label] == 1:
+            # a label that names its item (not a template's 「目的」) reads as a row does:
+            # 「**ステップ2（半年〜1年半）** — カラー塗布、…」, a noun phrase as its detail included
+            return f"**{label}** — {text}"
         if self.fragments.is_fragment(text):
             return None
         return text
+
+    @staticmethod
+    def _item_label(snapshot: IndexSnapshot, unit: int) -> str:
+        """The label of the list item a unit was taken from ("" when none)."""
+        record = snapshot.units[unit]
+        section = snapshot.sections[snapshot.chunks[record.chunk].section]
+        lines = section.text.split("\n")
+        at = record.line - section.line_start
+        return item_label(lines[at]) if 0 <= at < len(lines) else ""
 
     # -- composing -------------------------------------------------------------------------------
     def compose(self, ctx: AnswerContext, *, shape: str | None = None) -> Answer:
@@ -288,7 +305,7 @@ class ExtractiveAnswerer:
             pinned = set(ctx.ranking.pinned)
             scored = [u for u in scored if snapshot.units[u[0]].chunk in pinned] or scored
         best_first = sorted(scored, key=lambda u: -u[2])
-        own_first = sorted(scored, key=lambda u: (u[1] != lead, -u[2]))
+        own_first = self._amounts_first(ctx, sorted(scored, key=lambda u: (u[1] != lead, -u[2])))
         chosen: list[tuple[int, int, str]] = []
         seen: set[str] = set()
         for pool in (own_first, best_first):
@@ -401,11 +418,24 @@ class ExtractiveAnswerer:
         self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in family], numbered=True)
         return True
 
+    def _amounts_first(self, ctx: AnswerContext, ranked: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+        """``ranked`` units (closest first), with the first of the :data:`AMOUNT_RANKS` closest
+        that states a number (in itself or its item's label) moved to the front when the
+        question asks for an amount."""
+        if not asks_amount(ctx.question):
+            return ranked
+        readable = [i for i, u in enumerate(ranked) if self._readable(ctx.snapshot, u[0], ctx.language) is not None]
+        for i in readable[:AMOUNT_RANKS]:
+            unit = ranked[i][0]
+            if holds_number(ctx.snapshot.units[unit].text) or holds_number(self._item_label(ctx.snapshot, unit)):
+                return [ranked[i], *ranked[:i], *ranked[i + 1 :]]
+        return ranked
+
     def _closest_sentence(self, ctx: AnswerContext, sections: list[int]) -> tuple[int, str]:
         """The readable sentence or row of ``sections`` closest to the question, with its
         section (``(-1, "")`` when none is readable)."""
         scored = self._unit_scores(ctx.snapshot, sections, ctx.vector)
-        for unit, section, _ in sorted(scored, key=lambda u: -u[2]):
+        for unit, section, _ in self._amounts_first(ctx, sorted(scored, key=lambda u: -u[2])):
             text = self._readable(ctx.snapshot, unit, ctx.language)
             if text is not None:
                 return section, text

@@ -5,7 +5,8 @@
 * A **fragment** ends in a bare noun phrase (「…、そして組織を動かすリーダーシップ。」): it is
   never a lead or a supporting point of an explanation.
 * A **label** prefix (「詳細: …」, 「活用方法: …」) is dropped; a table row reads as its row
-  label followed by its detail.
+  label followed by its detail, and so does a list item whose label names it (one that occurs
+  once in the collection, 「ステップ3（1年半〜3年）」, not a template's 「目的」).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import re
 import threading
 from functools import cached_property
 
+from ..normalization import plain
 from .structure import Table
 
 _POINTER = re.compile(
     r"(?:以下|次|下記)(?:に|の|で|では|を)?[^。]{0,40}(?:解説|紹介|説明|挙げ|まとめ|示し|見て)(?:します|していきます|ます|ましょう|いきます)[。！]?$"
     r"|(?:\d+|[一二三四五六七八九十]+)(?:つ|個|問|点|項目|件)(?:を|の)?[^。]{0,20}(?:紹介|解説|挙げ|説明|まとめ)(?:します|していきます|ます)[。！]?$"
     r"|(?:以下|次)の(?:通り|とおり)(?:です)?[。：:]?$"
+    r"|(?:以下|次|下記)のような[^。]{0,20}(?:です|になります|があります|が一般的です)[。！]?$"
     r"|[:：]$"
 )
 # a short label before a colon: no sentence punctuation and no bracket left open inside it; a
@@ -31,6 +34,18 @@ _FINAL_PUNCT = re.compile(r"[。！？!?」』）)\s]+$")
 def is_pointer(sentence: str) -> bool:
     """True for a sentence that only announces what comes next."""
     return bool(_POINTER.search(sentence.strip()))
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[*+-]|\d{1,2}[.)])\s+")
+
+
+def item_label(line: str) -> str:
+    """The label of a Markdown list item line (「*   **ステップ1（入社〜半年）:** シャンプー…」 →
+    「ステップ1（入社〜半年）」), "" when the line is no list item or has no label."""
+    if not _LIST_ITEM.match(line):
+        return ""
+    found = _LABEL.match(plain(_LIST_ITEM.sub("", line, count=1)))
+    return found.group(1).strip() if found else ""
 
 
 def strip_label(text: str) -> str:

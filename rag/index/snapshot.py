@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,14 @@ class IndexSnapshot:
         for section in self.sections:
             parts[section.guide].extend((*section.heading_path, section.text))
         return {slug: fold("\n".join(texts)) for slug, texts in parts.items()}
+
+    @cached_property
+    def item_labels(self) -> Counter[str]:
+        """How often each list-item label (「**目的:**」) occurs in the collection: a template's
+        labels recur, a label that occurs once names its item."""
+        from ..answers.prose import item_label
+
+        return Counter(label for s in self.sections for line in s.text.split("\n") if (label := item_label(line)))
 
     def units_of(self, chunk_id: int) -> range:
         """Indexes of the units inside one chunk."""
