@@ -424,11 +424,15 @@ class ExtractiveAnswerer:
         question asks for an amount."""
         if not asks_amount(ctx.question):
             return ranked
-        readable = [i for i, u in enumerate(ranked) if self._readable(ctx.snapshot, u[0], ctx.language) is not None]
-        for i in readable[:AMOUNT_RANKS]:
-            unit = ranked[i][0]
+        seen = 0
+        for i, (unit, _section, _score) in enumerate(ranked):
+            if self._readable(ctx.snapshot, unit, ctx.language) is None:
+                continue
             if holds_number(ctx.snapshot.units[unit].text) or holds_number(self._item_label(ctx.snapshot, unit)):
                 return [ranked[i], *ranked[:i], *ranked[i + 1 :]]
+            seen += 1
+            if seen == AMOUNT_RANKS:
+                break
         return ranked
 
     def _closest_sentence(self, ctx: AnswerContext, sections: list[int]) -> tuple[int, str]:
