@@ -7,8 +7,8 @@ swaps its reference, so a question is always answered from exactly one version.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
