@@ -26,7 +26,7 @@ from .normalization import clean_question, detect_language
 from .relevance import RelevanceModel
 from .reranking import Reranker
 from .results import Answer, Hit
-from .retrieval import Ranking, Retriever, conversation_guide
+from .retrieval import Ranking, Retriever, conversation_guide, conversation_unnamed
 from .settings import Settings
 
 log = logging.getLogger("rag")
@@ -194,9 +194,9 @@ class Assistant:
         if not cleaned or k <= 0:
             return []
         query = retrieval_query(cleaned, history, self.settings.history_turns)
-        return self._kept_to_conversation(snapshot, query, guide, self._rank(snapshot, query, guide, ordinal(cleaned))).hits(
-            snapshot, k
-        )
+        vector, item = self._vector(query), ordinal(cleaned)
+        ranking = self._rank(snapshot, query, guide, item, vector)
+        return self._kept_to_conversation(snapshot, query, guide, ranking, vector, item).hits(snapshot, k)
 
     def _vector(self, query: RetrievalQuery) -> np.ndarray:
         """The query vector: the normalised mean of the vectors of the query's parts."""
@@ -223,14 +223,32 @@ class Assistant:
             rerank=self.reranker,
         )
 
-    @staticmethod
-    def _kept_to_conversation(snapshot: IndexSnapshot, query: RetrievalQuery, guide: str | None, ranking: Ranking) -> Ranking:
-        """Without a guide filter, a follow-up that names no job stays with the one guide its
-        conversation named. Only the sections shown change: ranking and abstention are fitted
-        on the ranking of every candidate guide, and judge that one."""
+    def _kept_to_conversation(
+        self,
+        snapshot: IndexSnapshot,
+        query: RetrievalQuery,
+        guide: str | None,
+        ranking: Ranking,
+        vector: np.ndarray,
+        item: int | None,
+    ) -> Ranking:
+        """Without a guide filter, a question that names no job stays with the one guide its
+        conversation named, or, when the conversation named none (「I want to work at a hotel.」),
+        with the guide its earlier turns are answered from (ranked within that guide, ``vector``
+        the question's, when the question's own candidates lack it). Only the sections shown
+        change: ranking and abstention are fitted on the ranking of every candidate guide, and
+        judge that one."""
         if guide:
             return ranking
         position = conversation_guide(snapshot, query)
+        if position is None and conversation_unnamed(snapshot, query):
+            before = self._rank(snapshot, RetrievalQuery(query.context, (query.context,), ""), None, None)
+            if not len(before.order):
+                return ranking
+            position = int(snapshot.layout.section_guide[int(before.sections[0])])
+            if position not in ranking.guides:  # not among the follow-up's candidates: rank within it
+                slug = snapshot.manifest.guides[position].slug
+                return self._rank(snapshot, query, slug, item, vector)
         return ranking if position is None else ranking.within(snapshot, position)
 
     def _context(
@@ -262,7 +280,7 @@ class Assistant:
             ranking = ranking.pinned_to(snapshot, pinned_section)
         judged = ranking
         if pinned_section is None:
-            ranking = self._kept_to_conversation(snapshot, query, guide, ranking)
+            ranking = self._kept_to_conversation(snapshot, query, guide, ranking, vector, item)
         hits = ranking.hits(snapshot, 8)
         judgement = self.relevance.judge(snapshot, cleaned, language, judged, snapshot.calibration, vector)
         if pinned_section is not None:  # the reader asked about this very section

@@ -253,6 +253,17 @@ def conversation_guide(snapshot: IndexSnapshot, query: RetrievalQuery) -> int | 
     return next(iter(spoken)) if len(spoken) == 1 else None
 
 
+def conversation_unnamed(snapshot: IndexSnapshot, query: RetrievalQuery) -> bool:
+    """A follow-up that names no job, in a conversation that named none either (「I want to work
+    at a hotel in Japan.」 names no guide by its title): its job is the one its earlier turns
+    are answered from."""
+    return (
+        bool(query.context)
+        and not named_guides(query.parts[-1], snapshot.guide_aliases)
+        and not named_guides(query.context, snapshot.guide_aliases)
+    )
+
+
 def best_chunks(snapshot: IndexSnapshot, ev: SectionEvidence) -> dict[int, int]:
     """The best-matching chunk (by sentence and chunk cosine) of each candidate section."""
     best: dict[int, tuple[float, int]] = {}
