@@ -125,3 +125,33 @@ def test_a_follow_up_that_names_no_job_stays_with_the_job_of_the_conversation(wr
     assert conversation_guide(snapshot, retrieval_query(question, None)) is None
     # a chosen guide decides, whatever the conversation said
     assert {h.chunk.guide for h in assistant.search(question, k=3, guide="florist", history=history)} == {"florist"}
+
+
+def test_a_conversation_that_named_no_job_stays_with_the_job_its_turns_are_about(write_guide, make_assistant):
+    """The earlier turn describes the work (「パンを焼く仕事がしたい」) without naming the guide:
+    the question is kept to the guide that earlier turn is answered from."""
+    from rag.retrieval import conversation_unnamed
+
+    write_guide("baker")
+    write_guide(
+        "florist",
+        title="フローリスト（Florist）",
+        duty="花束とアレンジメントの制作",
+        task="仕入れた生花の水揚げ",
+        skill="色彩感覚",
+        skill_detail="花の色と季節を組み合わせる力。",
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+    question = "毎日の仕事で花束を作ることはありますか？"
+    history = ["朝早くから生地を仕込んで焼く仕事に興味があります"]
+    assert assistant.search(history[0], k=1)[0].chunk.guide == "baker"  # the turn alone: the baker's
+    assert assistant.search(question, k=1)[0].chunk.guide == "florist"  # the question alone: the florist's
+    query = retrieval_query(question, history)
+    assert conversation_unnamed(snapshot, query)
+    hits = assistant.search(question, k=5, history=history)
+    assert hits and {h.chunk.guide for h in hits} == {"baker"}
+    # a question that names its job, or a conversation that named one, is not this case
+    assert not conversation_unnamed(snapshot, retrieval_query("フローリストの仕事は？", history))
+    assert not conversation_unnamed(snapshot, retrieval_query(question, ["パン職人になりたいです"]))
+    assert not conversation_unnamed(snapshot, retrieval_query(question, None))
