@@ -254,9 +254,9 @@ def conversation_guide(snapshot: IndexSnapshot, query: RetrievalQuery) -> int | 
 
 
 def conversation_unnamed(snapshot: IndexSnapshot, query: RetrievalQuery) -> bool:
-    """A follow-up that names no job, in a conversation that named none either (「I want to work
+    """A question that names no job, in a conversation that named none either (「I want to work
     at a hotel in Japan.」 names no guide by its title): its job is the one its earlier turns
-    are answered from."""
+    are answered from (ranking them costs one more query embedding)."""
     return (
         bool(query.context)
         and not named_guides(query.parts[-1], snapshot.guide_aliases)
