@@ -44,7 +44,7 @@ from ..retrieval import Ranking, keyword_query
 from ..tokenization import BigramTokenizer
 from .breadth import family
 from .prose import FragmentDetector, is_pointer, item_label, row_text, shorten, strip_label
-from .shape import asks_first, question_shape
+from .shape import asks_first, asks_need, question_shape, states_need
 from .structure import Structure, Table, parse
 
 #: Items shown in a list or steps answer before "… more in the full section".
@@ -65,8 +65,9 @@ RELATED_RATIO = 0.125
 #: Sentences quoted from that second section in an explanation.
 RELATED_POINTS = 3
 #: A question asking for an amount (「何年かかる？」) is led by the first of this many closest
-#: readable sentences that states a number (ranks, not cosines: no score scale of one model).
-AMOUNT_RANKS = 3
+#: readable sentences that states a number, one asking whether something is needed by the
+#: first that states a requirement (ranks, not cosines: no score scale of one model).
+ANSWER_RANKS = 3
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 _TERMS = BigramTokenizer()
 
@@ -305,7 +306,7 @@ class ExtractiveAnswerer:
             pinned = set(ctx.ranking.pinned)
             scored = [u for u in scored if snapshot.units[u[0]].chunk in pinned] or scored
         best_first = sorted(scored, key=lambda u: -u[2])
-        own_first = self._amounts_first(ctx, sorted(scored, key=lambda u: (u[1] != lead, -u[2])))
+        own_first = self._answering_first(ctx, sorted(scored, key=lambda u: (u[1] != lead, -u[2])))
         chosen: list[tuple[int, int, str]] = []
         seen: set[str] = set()
         for pool in (own_first, best_first):
@@ -418,20 +419,26 @@ class ExtractiveAnswerer:
         self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in family], numbered=True)
         return True
 
-    def _amounts_first(self, ctx: AnswerContext, ranked: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
-        """``ranked`` units (closest first), with the first of the :data:`AMOUNT_RANKS` closest
-        that states a number (in itself or its item's label) moved to the front when the
-        question asks for an amount."""
-        if not asks_amount(ctx.question):
+    def _answering_first(self, ctx: AnswerContext, ranked: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+        """``ranked`` units (closest first), with the first of the :data:`ANSWER_RANKS` closest
+        that answers the kind of question moved to the front: one that states a number (in
+        itself or its item's label) for an amount, a requirement for "is it needed?"."""
+        if asks_amount(ctx.question):
+            def answers(text: str) -> bool:
+                return holds_number(text)
+        elif asks_need(ctx.question):
+            def answers(text: str) -> bool:
+                return states_need(text)
+        else:
             return ranked
         seen = 0
         for i, (unit, _section, _score) in enumerate(ranked):
             if self._readable(ctx.snapshot, unit, ctx.language) is None:
                 continue
-            if holds_number(ctx.snapshot.units[unit].text) or holds_number(self._item_label(ctx.snapshot, unit)):
+            if answers(ctx.snapshot.units[unit].text) or answers(self._item_label(ctx.snapshot, unit)):
                 return [ranked[i], *ranked[:i], *ranked[i + 1 :]]
             seen += 1
-            if seen == AMOUNT_RANKS:
+            if seen == ANSWER_RANKS:
                 break
         return ranked
 
@@ -439,7 +446,7 @@ class ExtractiveAnswerer:
         """The readable sentence or row of ``sections`` closest to the question, with its
         section (``(-1, "")`` when none is readable)."""
         scored = self._unit_scores(ctx.snapshot, sections, ctx.vector)
-        for unit, section, _ in self._amounts_first(ctx, sorted(scored, key=lambda u: -u[2])):
+        for unit, section, _ in self._answering_first(ctx, sorted(scored, key=lambda u: -u[2])):
             text = self._readable(ctx.snapshot, unit, ctx.language)
             if text is not None:
                 return section, text

@@ -52,6 +52,27 @@ def asks_first(question: str) -> bool:
     return bool(_FIRST.search(question))
 
 
+# Asks whether something is needed (「資格は必要ですか？」「専門学校に行かないとダメ？」, "do I need a
+# degree?"): the answer is a sentence that states what is (or is not) required.
+_ASKS_NEED = re.compile(
+    r"必要(?:ですか|ある|あり|です|な[のん]|か|？|\?)|必須|(?:いる|要る|いります|要ります)(?:の)?(?:ですか|？|\?)|"
+    r"なくても|ないと(?:ダメ|だめ|無理|いけない)|じゃないと|でないと|"
+    r"\bneeds?\b|\brequired?\b|\brequirements?\b|\bnecessary\b|\bhave to\b|\bmust\b",
+    re.IGNORECASE,
+)
+_STATES_NEED = re.compile(r"必要|必須|不要|問わ|なくても|欠かせ|求められ|義務|なければ(?:なら|いけ)|限られ")
+
+
+def asks_need(question: str) -> bool:
+    """The question asks whether something is required (「国家資格は必要ですか？」, "do I need…")."""
+    return bool(_ASKS_NEED.search(question))
+
+
+def states_need(text: str) -> bool:
+    """The sentence says what is, or is not, required (「必須の資格はありません」「学歴は問わない」)."""
+    return bool(_STATES_NEED.search(text))
+
+
 def explicit_shape(question: str) -> str | None:
     """The shape a question asks for in so many words (「表で比較して」, "list all"), if any."""
     for shape, pattern in _EXPLICIT:
