@@ -7,7 +7,7 @@ import re
 import pytest
 
 from rag.answers.prose import FragmentDetector, is_pointer, item_label, row_text, strip_label
-from rag.answers.shape import asks_first, shape_by_rules
+from rag.answers.shape import asks_first, asks_need, shape_by_rules, states_need
 from rag.answers.structure import parse
 from tests.conftest import dedent
 
@@ -77,6 +77,38 @@ def test_a_labelled_item_keeps_a_label_that_names_it(write_guide, make_assistant
     assert "ステップ2（1年〜3年）:" not in body  # no label leak
     learn = assistant.ask("パン職人は発酵の理屈をどう学ぶ？")
     assert "**目的**" not in learn.text and "目的:" not in learn.text
+
+
+def test_a_question_whether_something_is_needed_is_led_by_what_the_guide_requires(write_guide, make_assistant):
+    """「必要ですか？」: the section's sentence that states the requirement leads (it is among
+    the three closest readable sentences of the section, whatever their order)."""
+    assert asks_need("パン職人に資格は必要ですか？") and asks_need("Do I need a license?")
+    assert asks_need("専門学校に行かないとダメ？") and not asks_need("パン職人の一日は？")
+    assert states_need("必須の資格はありません。") and states_need("学歴は問わない店が多いです。")
+    assert not states_need("朝4時に仕込みを始めます。")
+    write_guide(
+        "baker",
+        text=dedent(
+            """
+            ---json
+            {"slug": "baker", "title": "パン職人（Baker）"}
+            ---
+            # パン職人（Baker）
+
+            ## 3️⃣ 必要なスキル
+
+            ### 資格について
+
+            製菓衛生師は、パンや菓子の衛生管理の知識を証明する国家資格です。
+            パン製造技能士は、実務経験を積んだ職人が受ける技能検定です。
+            パン職人として働くために必須の資格はありません。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    ctx = assistant._context("パン職人に資格は必要ですか？", None, None)
+    answer = assistant.answerer.compose(ctx, shape="explanation")
+    assert answer.text.splitlines()[0].startswith("パン職人として働くために必須の資格はありません。")
 
 
 def test_a_table_row_reads_as_its_label_and_detail():
