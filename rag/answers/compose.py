@@ -423,13 +423,8 @@ class ExtractiveAnswerer:
         """``ranked`` units (closest first), with the first of the :data:`ANSWER_RANKS` closest
         that answers the kind of question moved to the front: one that states a number (in
         itself or its item's label) for an amount, a requirement for "is it needed?"."""
-        if asks_amount(ctx.question):
-            def answers(text: str) -> bool:
-                return holds_number(text)
-        elif asks_need(ctx.question):
-            def answers(text: str) -> bool:
-                return states_need(text)
-        else:
+        answers = holds_number if asks_amount(ctx.question) else states_need if asks_need(ctx.question) else None
+        if answers is None:
             return ranked
         seen = 0
         for i, (unit, _section, _score) in enumerate(ranked):
