@@ -90,11 +90,8 @@ def test_numbered_item_stays_inside_one_top_level_section(seed_assistant):
     assert numbered_item(snapshot, duties, 9) == []  # 2️⃣ has seven items
 
 
-def test_a_follow_up_that_names_no_job_stays_with_the_job_of_the_conversation(write_guide, make_assistant):
-    """Two guides; the question alone is closer to the florist's, but the conversation is about
-    bakers and the question names no job: what is shown comes from the baker's guide."""
-    from rag.retrieval import conversation_guide
-
+def _baker_and_florist(write_guide, make_assistant):
+    """An assistant over two small guides: the baker's and the florist's."""
     write_guide("baker")
     write_guide(
         "florist",
@@ -104,7 +101,15 @@ def test_a_follow_up_that_names_no_job_stays_with_the_job_of_the_conversation(wr
         skill="色彩感覚",
         skill_detail="花の色と季節を組み合わせる力。",
     )
-    assistant = make_assistant()
+    return make_assistant()
+
+
+def test_a_follow_up_that_names_no_job_stays_with_the_job_of_the_conversation(write_guide, make_assistant):
+    """Two guides; the question alone is closer to the florist's, but the conversation is about
+    bakers and the question names no job: what is shown comes from the baker's guide."""
+    from rag.retrieval import conversation_guide
+
+    assistant = _baker_and_florist(write_guide, make_assistant)
     snapshot = assistant.snapshot
     question = "毎日の仕事で花束を作ることはありますか？"
     alone = assistant.search(question, k=3)
@@ -132,16 +137,7 @@ def test_a_conversation_that_named_no_job_stays_with_the_job_its_turns_are_about
     the question is kept to the guide that earlier turn is answered from."""
     from rag.retrieval import conversation_unnamed
 
-    write_guide("baker")
-    write_guide(
-        "florist",
-        title="フローリスト（Florist）",
-        duty="花束とアレンジメントの制作",
-        task="仕入れた生花の水揚げ",
-        skill="色彩感覚",
-        skill_detail="花の色と季節を組み合わせる力。",
-    )
-    assistant = make_assistant()
+    assistant = _baker_and_florist(write_guide, make_assistant)
     snapshot = assistant.snapshot
     question = "毎日の仕事で花束を作ることはありますか？"
     history = ["朝早くから生地を仕込んで焼く仕事に興味があります"]
