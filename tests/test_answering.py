@@ -392,3 +392,32 @@ def test_a_clock_time_is_part_of_a_label_not_a_label():
     assert ExtractiveAnswerer._item_text("10:00 顧問先訪問（月次監査）: 試算表をもとに社長へ報告します。") == (
         "**10:00 顧問先訪問（月次監査）** — 試算表をもとに社長へ報告します。"
     )
+
+
+def test_an_outline_of_steps_quotes_more_of_the_step_the_ranker_chose(seed_assistant):
+    """A steps outline shows each step by its heading and first sentence; the step the ranker
+    put first also shows, indented under it, its closest sentences that the outline does not
+    show yet (a step's first sentence states its aim; the asker's detail is further in)."""
+    from rag.answers.compose import OUTLINE_DETAILS
+    from rag.evaluation import answer_checks
+
+    question = "CISOになるための勉強の順番は？クラウドセキュリティはどう学べばいい？"
+    ctx = seed_assistant._context(question, None, None)
+    answer = seed_assistant.answerer.compose(ctx, shape="steps")
+    top = seed_assistant.snapshot.sections[int(ctx.ranking.sections[0])]
+    assert top.heading_path[0].startswith("7️⃣") and len(top.heading_path) == 2
+    body = answer.text.split("**出典**", 1)[0].splitlines()
+    steps = [line for line in body if re.match(r"^\d+\. ", line)]
+    assert len(steps) == 7
+    details = [line for line in body if line.startswith("   - ")]
+    assert 1 <= len(details) <= OUTLINE_DETAILS
+    # right under the chosen step, cited to it, quoted from it, and shown once
+    at = body.index(details[0])
+    step = next(line for line in reversed(body[:at]) if re.match(r"^\d+\. ", line))
+    assert step.split("**")[1] == top.heading_path[-1].split(". ", 1)[1]
+    number = int(re.search(r"\[(\d+)\]$", step).group(1))
+    for line in details:
+        assert int(re.search(r"\[(\d+)\]$", line).group(1)) == number
+        quoted = re.sub(r"^\s+- (\*\*[^*]+\*\* — )?| \[\d+\]$", "", line).rstrip("…")
+        assert quoted[:20] in top.text
+    assert answer_checks(answer)["duplicate_lines"] == 0

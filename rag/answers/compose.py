@@ -11,6 +11,8 @@
 A question about a whole section that landed on one of its subsections (the fitted breadth
 model, :mod:`rag.answers.breadth`) gets every subsection: grouped lists for a list question,
 else the family's closest sentence and then each subsection's heading and first sentence.
+Such an outline (and a steps answer) also quotes, under the subsection the ranker put first,
+its :data:`OUTLINE_DETAILS` closest sentences not shown yet.
 
 Retrieval often has the right section second rather than first: when the fitted ranker gives
 another section at least :data:`RELATED_RATIO` of the first one's probability, the answer goes
@@ -68,6 +70,11 @@ RELATED_POINTS = 3
 #: readable sentences that states a number, one asking whether something is needed by the
 #: first that states a requirement (ranks, not cosines: no score scale of one model).
 ANSWER_RANKS = 3
+#: An outline of subsections (each shown by its heading and first sentence) also quotes, under
+#: the subsection the ranker put first, this many more of its sentences closest to the
+#: question: a step's first sentence states its aim, and what the asker wants (the hours, the
+#: correspondence course) is often further in.
+OUTLINE_DETAILS = 2
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 _TERMS = BigramTokenizer()
 
@@ -415,8 +422,7 @@ class ExtractiveAnswerer:
         if not family:
             return False
         parent = int(snapshot.layout.section_parent[family[0]])
-        self._closest_lead(ctx, draft, [parent, *family])
-        self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in family], numbered=True)
+        self._outline(ctx, draft, parent, family, numbered=True)
         return True
 
     def _answering_first(self, ctx: AnswerContext, ranked: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
@@ -447,12 +453,13 @@ class ExtractiveAnswerer:
                 return section, text
         return -1, ""
 
-    def _closest_lead(self, ctx: AnswerContext, draft: _Draft, sections: list[int]) -> None:
+    def _closest_lead(self, ctx: AnswerContext, draft: _Draft, sections: list[int]) -> str:
         """Lead an outline of subsections (``sections[1:]``, each shown by its first sentence)
         with the sentence of the family closest to the question, unless the outline shows it.
 
         A question that asks where to begin (「最初にどれから」) over numbered steps is led by
-        the first step instead: the guide's order is its answer."""
+        the first step instead: the guide's order is its answer. Returns the sentence shown
+        ("" when none)."""
         snapshot = ctx.snapshot
         steps = [c for c in sections[1:] if self._is_numbered(snapshot, c)]
         if len(steps) >= 2 and asks_first(ctx.question):
@@ -461,11 +468,40 @@ class ExtractiveAnswerer:
             title = heading_title(strip_item_number(snapshot.sections[first].heading_path[-1]))
             line = TEXT[ctx.language]["first_step"].format(title=title, text=text)
             draft.lines += [f"{line} [{draft.cite(first, text)}]", ""]
-            return
+            return text
         section, text = self._closest_sentence(ctx, sections)
         firsts = {fold(self._first_sentence(ctx, c)) for c in sections[1:]}
         if text and fold(shorten(text, ITEM_CHARS)) not in firsts:
             draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
+            return text
+        return ""
+
+    def _outline(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, numbered: bool) -> None:
+        """``children`` of ``parent``, each by its heading and first sentence, led by the
+        family's sentence closest to the question. The subsection the ranker put first also
+        shows, under its heading, its :data:`OUTLINE_DETAILS` closest sentences not shown yet."""
+        lead = self._closest_lead(ctx, draft, [parent, *children])
+        items = [(self._child_text(ctx, c), c) for c in children]
+        top = int(ctx.ranking.sections[0]) if ctx.ranking is not None else -1
+        details: list[tuple[int, str]] = []
+        if top in children:
+            shown = [fold(text) for text, _ in items] + ([fold(lead)] if lead else [])
+            scored = sorted(self._unit_scores(ctx.snapshot, [top], ctx.vector), key=lambda u: -u[2])
+            for unit, _section, _score in self._answering_first(ctx, scored):
+                text = self._readable(ctx.snapshot, unit, ctx.language)
+                if text is None:
+                    continue
+                short = shorten(text, ITEM_CHARS)
+                raw = fold(shorten(strip_label(ctx.snapshot.units[unit].text), ITEM_CHARS))
+                if any(raw in s or fold(short) in s for s in shown):
+                    continue
+                shown.append(fold(short))
+                details.append((unit, short))
+                if len(details) == OUTLINE_DETAILS:
+                    break
+        self._write_items(
+            ctx, draft, parent, items, numbered=numbered, details={top: [t for _, t in sorted(details)]},
+        )
 
     def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:
         """Every subsection of ``parent``: for a list question each one's own items, else each
@@ -474,10 +510,10 @@ class ExtractiveAnswerer:
         snapshot = ctx.snapshot
         groups = [(c, self._items_of(ctx, c)) for c in children] if grouped else []
         if sum(len(items) >= MIN_LIST_ITEMS for _, items in groups) < 2:
-            items = [(self._child_text(ctx, c), c) for c in children]
-            if not grouped:  # an explanation: the sentence of the family closest to the question leads
-                self._closest_lead(ctx, draft, [parent, *children])
-            self._write_items(ctx, draft, parent, items, numbered=False)
+            if grouped:
+                self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in children], numbered=False)
+            else:  # an explanation: the sentence of the family closest to the question leads
+                self._outline(ctx, draft, parent, children, numbered=False)
             return True
         for i, (child, items) in enumerate(groups):
             if not items and (first := self._first_sentence(ctx, child)):
@@ -504,7 +540,10 @@ class ExtractiveAnswerer:
         *,
         numbered: bool,
         titled: bool = True,
+        details: dict[int, list[str]] | None = None,
     ) -> None:
+        """``items`` (text, cited section) under the section's title, up to the limit; an item
+        is followed by the ``details`` quoted from its cited section, indented."""
         labels = TEXT[ctx.language]
         if titled:
             title = heading_title(ctx.snapshot.sections[section].heading_path[-1])
@@ -516,6 +555,8 @@ class ExtractiveAnswerer:
         for i, (text, cited) in enumerate(shown, start=1):
             marker = f"{i}." if numbered else "-"
             draft.lines.append(f"{marker} {text} [{draft.cite(cited, text)}]")
+            indent = " " * (len(marker) + 1)
+            draft.lines += [f"{indent}- {d} [{draft.cite(cited, d)}]" for d in (details or {}).get(cited, [])]
         if len(items) > len(shown):
             draft.lines += ["", labels["more"].format(n=len(items) - len(shown))]
 
