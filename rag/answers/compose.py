@@ -499,9 +499,14 @@ class ExtractiveAnswerer:
                 details.append((unit, short))
                 if len(details) == OUTLINE_DETAILS:
                     break
-        self._write_items(
-            ctx, draft, parent, items, numbered=numbered, details={top: [t for _, t in sorted(details)]},
-        )
+        lines: list[str] = []
+        for _unit, text in sorted(details):  # two sentences of one labelled item: one line, one label
+            label, _, rest = text.partition(" — ")
+            if lines and label.startswith("**") and lines[-1].startswith(label + " — "):
+                lines[-1] += ("" if lines[-1].endswith(("。", "！", "？")) else " ") + rest
+            else:
+                lines.append(text)
+        self._write_items(ctx, draft, parent, items, numbered=numbered, details={top: lines})
 
     def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:
         """Every subsection of ``parent``: for a list question each one's own items, else each
