@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("questions", type=Path, nargs="*", help="question files (JSONL)")
     p.add_argument(
-        "--split", default=None, choices=("train", "heldout", "seed", "offtopic"),
+        "--split", default=None, choices=("train", "validation", "heldout", "seed", "offtopic"),
         help="evaluate the labelled corpus's questions of this split (with --corpus; use --seeds-dir eval/guides)",
     )
     p.add_argument("--out", type=Path, default=None, help="results JSONL (default: results/<name>.results.jsonl)")

@@ -273,3 +273,19 @@ def test_reranker_plumbing_fits_its_feature_and_is_used_when_answering(tiny_corp
     answer = assistant.ask("花屋は毎朝何をしますか？")
     assert calls and calls[0] > 1  # the cross-encoder read the top sections
     assert answer.citations or answer.abstained
+
+
+def test_a_validation_split_is_never_training_nor_held_out(tiny_corpus):
+    """Validation guides (choices between fits are made on them) are read as a split of their
+    own; a guide may not be both validation and training, nor validation and held-out."""
+    path = tiny_corpus.root / "corpus.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["split"] = {"train": ["baker"], "validation": ["florist"], "heldout": ["gardener"]}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    corpus = Corpus.load(tiny_corpus.root)
+    assert corpus.split["validation"] == ("florist",)
+    assert {q.target_guide for q in corpus.questions("validation")} == {"florist"}
+    for clash, words in (({"train": ["baker", "florist"]}, "training and validation"), ({"heldout": ["florist"]}, "validation and heldout")):
+        path.write_text(json.dumps(dict(data, split=data["split"] | clash)), encoding="utf-8")
+        with pytest.raises(CalibrationError, match=words):
+            Corpus.load(tiny_corpus.root)

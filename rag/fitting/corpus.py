@@ -2,8 +2,9 @@
 
 ``eval/corpus/corpus.json`` names the guides folder, the question folder (one JSONL file per
 guide, ``<slug>.jsonl``) and the split by guide: ``train`` guides are the only ones any
-fitting reads; ``heldout`` guides are only measured; the product's ``seed`` guide is reported
-on its own. See ``eval/corpus/README.md`` for how questions were written and labelled.
+fitting reads; ``validation`` guides are never fitted on either, and choices between fits (which
+data, which features) are made on them; ``heldout`` guides are only measured, after choices are
+made; the product's ``seed`` guide is reported on its own. See ``eval/corpus/README.md`` for how questions were written and labelled.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..evaluation import EvalQuestion, load_questions
 
 CORPUS_FILE = "corpus.json"
 CORPUS_FORMAT = 1
-SPLITS = ("train", "heldout", "seed", "offtopic")
+SPLITS = ("train", "validation", "heldout", "seed", "offtopic")
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,12 @@ class Corpus:
         split = {name: tuple(data.get("split", {}).get(name, [])) for name in SPLITS}
         if not split["train"]:
             raise CalibrationError(f"{path} names no training guides under split.train")
-        overlap = set(split["train"]) & (set(split["heldout"]) | set(split["seed"]) | set(split["offtopic"]))
-        if overlap:
-            raise CalibrationError(f"{path}: guides {sorted(overlap)} are both training and held-out")
+        kept_out = {name: set(split[name]) for name in SPLITS if name != "train"}
+        for name, guides in kept_out.items():
+            if overlap := set(split["train"]) & guides:
+                raise CalibrationError(f"{path}: guides {sorted(overlap)} are both training and {name}")
+        if overlap := kept_out["validation"] & kept_out["heldout"]:
+            raise CalibrationError(f"{path}: guides {sorted(overlap)} are both validation and heldout")
         return cls(
             root=root,
             guides_dir=(root / data.get("guides", "guides")).resolve(),

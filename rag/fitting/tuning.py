@@ -808,7 +808,7 @@ def tune(
     before: dict[str, dict[str, Any]] = {}
     after: dict[str, dict[str, Any]] = {}
     if measure:
-        parts = {part: corpus.questions(part) for part in ("heldout", "seed", "offtopic")}
+        parts = {part: corpus.questions(part) for part in ("validation", "heldout", "seed", "offtopic")}
         parts["offtopic_filtered"] = corpus.with_filter(parts["offtopic"], corpus.guides("heldout"))
         for part, questions in parts.items():
             if not questions:
