@@ -64,6 +64,17 @@ def roles_asked(text: str) -> set[str]:
     return {fold(m.group(1) or m.group(2)) for m in _ROLE_QUESTION.finditer(text)}
 
 
+def used_anywhere(snapshot: IndexSnapshot, term: str) -> bool:
+    """Some indexed guide uses ``term`` (folded): in its vocabulary or anywhere in its text.
+
+    The missing-term decision feature reads the answering guide alone; a message that says
+    「ガイドには『X』についての記載はありません」 must hold for every guide the reader can
+    search (the question may have ranked another job's guide first)."""
+    return any(term in words for words in snapshot.vocabulary.values()) or any(
+        term in text for text in snapshot.folded_text.values()
+    )
+
+
 @dataclass(frozen=True)
 class Judgement:
     """Whether to answer: the probability, the threshold, and the evidence behind them."""
@@ -153,7 +164,10 @@ class RelevanceModel:
         row, cover, roles = self.features(snapshot, question, language, ranking, terms, scope)
         values = dict(zip(QUESTION_FEATURES, row.tolist()))
         career = calibration.vocabulary if calibration is not None else frozenset()
-        worth = tuple(t for t in cover.missing if len(t.text) > 1 and (t.foreign or t.proper or t.text not in career))
+        worth = tuple(
+            t for t in cover.missing
+            if len(t.text) > 1 and (t.foreign or t.proper or t.text not in career) and not used_anywhere(snapshot, t.text)
+        )
         names = {"named": worth}
         if calibration is None:
             probability = 0.0 if not len(ranking.order) else 1.0

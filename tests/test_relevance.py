@@ -76,3 +76,22 @@ def test_a_new_guide_makes_its_role_answerable(write_guide, make_assistant):
     answer = assistant.ask("看護師になるには何を身につければいいですか？")
     assert not answer.abstained
     assert answer.citations[0].guide == "nurse"
+
+
+def test_an_abstention_names_only_terms_no_guide_uses(write_guide, make_assistant):
+    """The decision reads the answering guide's vocabulary; the message 「ガイドには『X』について
+    の記載はありません」 must hold for every indexed guide, so a term another guide uses is not
+    named even when the question was matched to this one."""
+    from rag.relevance import used_anywhere
+
+    write_guide("baker")
+    write_guide(
+        "florist", title="フローリスト（Florist）", duty="花束とアレンジメントの制作", task="仕入れた生花の水揚げ",
+        skill="色彩感覚", skill_detail="花の色と季節を組み合わせる力。",
+    )
+    assistant = make_assistant()
+    ctx = assistant._context("パン職人でも水揚げの仕事はありますか？ビザは取れますか？", None, "baker")
+    missing = {t.text for t in ctx.judgement.coverage.missing}
+    assert {"水揚げ", "ビザ"} <= missing  # both are missing from the baker's guide, which decides
+    assert used_anywhere(assistant.snapshot, "水揚げ") and not used_anywhere(assistant.snapshot, "ビザ")
+    assert {t.text for t in ctx.judgement.named} == {"ビザ"}  # only what no guide says is named
