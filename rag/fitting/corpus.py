@@ -4,7 +4,8 @@
 guide, ``<slug>.jsonl``) and the split by guide: ``train`` guides are the only ones any
 fitting reads; ``validation`` guides are never fitted on either, and choices between fits (which
 data, which features) are made on them; ``heldout`` guides are only measured, after choices are
-made; the product's ``seed`` guide is reported on its own. See ``eval/corpus/README.md`` for how questions were written and labelled.
+made; the product's ``seed`` guide is reported on its own. See ``eval/corpus/README.md`` for how
+questions were written and labelled.
 """
 
 from __future__ import annotations
