@@ -12,6 +12,19 @@ from rag.answers.structure import parse
 from tests.conftest import dedent
 
 
+def _baker_guide(sections: str) -> str:
+    """A baker's guide: the front matter and title, then ``sections`` (indented Markdown)."""
+    return dedent(
+        """
+        ---json
+        {"slug": "baker", "title": "パン職人（Baker）"}
+        ---
+        # パン職人（Baker）
+
+        """
+    ) + dedent(sections)
+
+
 def test_pointers_labels_and_fragments():
     assert is_pointer("以下に、CISOを目指すための具体的な学習ステップを解説します。")
     assert is_pointer("ここでは、実際の面接で出題されやすい、技術的な質問とその回答のポイントを15個紹介します。")
@@ -44,13 +57,8 @@ def test_a_labelled_item_keeps_a_label_that_names_it(write_guide, make_assistant
     (「目的」) is dropped. A question asking for an amount is led by a sentence with a number."""
     write_guide(
         "baker",
-        text=dedent(
+        text=_baker_guide(
             """
-            ---json
-            {"slug": "baker", "title": "パン職人（Baker）"}
-            ---
-            # パン職人（Baker）
-
             ## 5️⃣ キャリアパス
 
             ### 一人前になるまでの流れ
@@ -88,13 +96,8 @@ def test_a_question_whether_something_is_needed_is_led_by_what_the_guide_require
     assert not states_need("朝4時に仕込みを始めます。")
     write_guide(
         "baker",
-        text=dedent(
+        text=_baker_guide(
             """
-            ---json
-            {"slug": "baker", "title": "パン職人（Baker）"}
-            ---
-            # パン職人（Baker）
-
             ## 3️⃣ 必要なスキル
 
             ### 資格について
@@ -267,13 +270,8 @@ def test_a_whole_table_follows_the_sentence_that_answers(write_guide, make_assis
 
     write_guide(
         "baker",
-        text=dedent(
+        text=_baker_guide(
             """
-            ---json
-            {"slug": "baker", "title": "パン職人（Baker）"}
-            ---
-            # パン職人（Baker）
-
             ## 5️⃣ キャリアパス
 
             | 段階 | 主な役割 | 必要な経験 |
