@@ -358,6 +358,28 @@ def test_a_close_second_section_is_answered_from_too(seed_assistant):
     assert "**関連する記載" not in seed_assistant.answerer.compose(far).text
 
 
+def test_a_close_section_of_another_job_is_titled_with_that_job(write_guide, make_assistant):
+    """A related part from another guide names its job: under a bare heading (「仕事内容」)
+    the reader would take it for the lead's job."""
+    from dataclasses import replace
+
+    write_guide("baker")
+    write_guide("florist", title="花屋（Florist）", duty="生花の仕入れとアレンジメント", task="切り花の水揚げ", skill="色彩感覚", skill_detail="季節の花を組み合わせる力。")
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+    ctx = assistant._context("パン職人の仕事内容は？", None, None)
+    lead = int(ctx.ranking.sections[0])
+    assert snapshot.sections[lead].guide == "baker"
+    other = next(int(s) for s in ctx.ranking.evidence.sections if snapshot.sections[int(s)].guide == "florist")
+    close = replace(ctx, ranking=_with_second(ctx.ranking, snapshot, other, gap=0.1), shape="explanation", broad=False)
+    text = assistant.answerer.compose(close).text
+    from rag.documents import heading_title
+
+    title = heading_title(snapshot.sections[other].heading_path[-1])
+    label = snapshot.guides["florist"].label
+    assert label == "Florist" and f"**関連する記載 — {label} › {title}**" in text
+
+
 def test_a_close_sibling_subsection_is_answered_from_but_not_the_leads_parent(seed_assistant):
     from dataclasses import replace
 

@@ -131,6 +131,7 @@ def test_tune_fits_on_training_guides_measures_held_out_and_saves_plain_files(ti
     cal = report.calibration
     assert report.saved_to == tune_settings.data_dir / "calibrations" / embedder.fingerprint
     assert cal.model_fingerprint == embedder.fingerprint and cal.data["train_guides"] == ["baker", "florist"]
+    assert cal.data["heldout_guides"] == ["gardener"] and cal.data["validation_guides"] == []
     assert "gardener" not in {Path(f).stem for f in cal.data["files"]}  # held-out data never read for fitting
     assert len(cal.data_hash) == 64 and abs(cal.threshold - report.fit["threshold"]) < 1e-3
     # about half the training questions are also asked with a guide filter, for the abstention only

@@ -619,7 +619,8 @@ class ExtractiveAnswerer:
     def _related(self, ctx: AnswerContext, draft: _Draft, lead: int) -> None:
         """When the ranker found another section nearly as likely as the first, answer from it
         too: its items for a list question, else its closest sentences (up to
-        :data:`RELATED_POINTS`), under its title. Only the lead's shape is reported."""
+        :data:`RELATED_POINTS`), under its title (with its job's name when it is from another
+        guide). Only the lead's shape is reported."""
         ranking, snapshot = ctx.ranking, ctx.snapshot
         if ranking is None or len(ranking.order) < 2:
             return
@@ -636,6 +637,9 @@ class ExtractiveAnswerer:
                 continue
             kept = (draft.shape, draft.items_shown, draft.items_total)
             title = heading_title(snapshot.sections[section].heading_path[-1])
+            guide = snapshot.sections[section].guide
+            if guide != snapshot.sections[lead].guide:  # another job's section says which job
+                title = f"{snapshot.guides[guide].label} › {title}"
             draft.lines += ["", TEXT[ctx.language]["related_part"].format(title=title), ""]
             items = self._items_of(ctx, section) if ctx.shape in ("list", "steps", "table") else []
             if len(items) >= MIN_LIST_ITEMS:  # the part's heading names the section: no title line

@@ -777,6 +777,7 @@ def tune(
         "hash": data_hash(files),
         "corpus": str(corpus.root),
         "train_guides": list(corpus.split["train"]),
+        "validation_guides": list(corpus.split["validation"]),
         "heldout_guides": list(corpus.split["heldout"]),
         "files": [str(p) for p in files],
         "questions": len(train_q) + len(extra),
