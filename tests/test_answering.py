@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag.answers.prose import FragmentDetector, is_pointer, item_label, row_text, strip_label
+from rag.answers.prose import FragmentDetector, announces, is_pointer, item_label, row_text, strip_label
 from rag.answers.shape import asks_first, asks_need, shape_by_rules, states_need
 from rag.answers.structure import parse
 from tests.conftest import dedent
@@ -40,6 +40,61 @@ def test_pointers_labels_and_fragments():
     fragments = FragmentDetector()
     assert fragments.is_fragment("高度な技術的洞察力、卓越した危機管理能力、そして組織を動かすリーダーシップ。")
     assert not fragments.is_fragment("CISOはインシデント対応を指揮します。")
+
+
+def test_announcements_are_told_from_sentences_that_answer():
+    assert announces("以下に、未経験から法人営業を目指す人向けの学習ステップを紹介します。")  # a pointer of any length
+    assert announces("最後に、この仕事に向いている人の特徴を整理しておきます。")
+    assert announces("例えば次のような質問が考えられます。") and announces("形式は大きく分けて次の3つです。")
+    assert announces("（志望動機や自己PRなどの一般的な質問は除外します。")
+    assert not announces("SREには必須の資格はありませんが、体系的な知識の証明として以下の資格が評価されることがあります。")
+    assert not announces("面接官は、志望動機の明確さや公務員としての適性を見ています。")
+    assert not announces("税理士法第2条は、次の3つを税理士の独占業務として定めています。")
+
+
+def test_a_list_answer_opens_with_what_its_section_says_before_the_items(write_guide, make_assistant):
+    """The section's own sentence before its items (「必須の資格はありませんが…」) often answers
+    before the items do; one that only announces them (「…を紹介します。」) is not quoted."""
+    from dataclasses import replace
+
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 3️⃣ 必要なスキルとツール
+
+            ### 📜 役立つ資格
+
+            パン職人に必須の資格はありませんが、衛生や製法の知識を示すために次の資格が評価されることがあります。
+
+            *   **パン製造技能士:** 国家検定で、実技と学科の試験があります。
+            *   **食品衛生責任者:** 店舗の開業に必要な資格です。
+            *   **製菓衛生師:** 製菓・製パンの衛生知識を証明する国家資格です。
+
+            ## 9️⃣ 面接でよくある質問
+
+            ここでは、パン屋の面接でよく聞かれる質問を紹介します。
+
+            *   **なぜパン職人を目指すのですか？** きっかけとなった経験を語ります。
+            *   **早朝の勤務は大丈夫ですか？** 生活リズムの整え方を具体的に伝えます。
+            *   **好きなパンは何ですか？** 理由とともに店の商品への理解を示します。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+
+    def listed(question: str, heading: str) -> list[str]:
+        ctx = assistant._context(question, None, None)
+        section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1].endswith(heading))
+        answer = assistant.answerer.compose(replace(ctx, ranking=ctx.ranking.pinned_to(snapshot, section), shape="list", broad=False))
+        assert answer.shape == "list" and answer.items == (3, 3)
+        return [line for line in answer.text.split("**出典**", 1)[0].splitlines() if line.strip()]
+
+    lines = listed("パン職人になるのに資格はいる？", "役立つ資格")
+    assert lines[0].startswith("パン職人に必須の資格はありませんが") and lines[0].endswith("[1]")
+    assert lines[1].startswith("役立つ資格") and lines[2].startswith("- **パン製造技能士**")
+    lines = listed("パン屋の面接で何を聞かれる？", "面接でよくある質問")
+    assert lines[0].startswith("面接でよくある質問") and "紹介します" not in "".join(lines)
 
 
 def test_item_labels_and_pointers_to_a_flow():

@@ -4,7 +4,8 @@
   section (and its subsections), in the guide's order;
 * **list** — the items themselves (table rows as label and detail, list items, or the
   subsections a section introduces), complete up to :data:`MAX_ITEMS`, saying how many more
-  the section holds;
+  the section holds, after the section's own sentence before its items that is closest to the
+  question (「必須の資格はありませんが…」), unless it only announces them;
 * **table** — a compact Markdown table of the matching rows with the columns that matter;
 * **steps** — numbered steps in the guide's order.
 
@@ -45,7 +46,7 @@ from ..results import Answer, Citation, Hit
 from ..retrieval import Ranking, keyword_query
 from ..tokenization import BigramTokenizer
 from .breadth import family
-from .prose import FragmentDetector, is_pointer, item_label, row_text, shorten, strip_label
+from .prose import FragmentDetector, announces, is_list_item, is_pointer, item_label, row_text, shorten, strip_label
 from .shape import asks_first, asks_need, question_shape, states_need
 from .structure import Structure, Table, parse
 
@@ -410,9 +411,29 @@ class ExtractiveAnswerer:
         that duty."""
         items = self._items_of(ctx, lead)
         if len(items) >= 2:
+            intro = self._prose_lead(ctx, lead)
+            if intro is not None:
+                draft.lines += [f"{intro} [{draft.cite(lead, intro)}]", ""]
             self._write_items(ctx, draft, lead, items, numbered=False)
             return True
         return False
+
+    def _prose_lead(self, ctx: AnswerContext, section: int) -> str | None:
+        """The section's own prose sentence (not a row, not a list item) closest to the
+        question, when one is readable: what the section says about its items (「必須の資格は
+        ありませんが…」) often answers before the items do."""
+        snapshot = ctx.snapshot
+        record = snapshot.sections[section]
+        lines = record.text.split("\n")
+        first_item = next((i for i, line in enumerate(lines) if is_list_item(line) or line.lstrip().startswith("|")), len(lines))
+        for unit, _, _ in sorted(self._unit_scores(snapshot, [section], ctx.vector), key=lambda u: -u[2]):
+            at = snapshot.units[unit].line - record.line_start
+            if not 0 <= at < first_item or self._row_of(snapshot, unit) is not None:
+                continue
+            text = self._readable(snapshot, unit, ctx.language)
+            if text is not None and not announces(text):
+                return text
+        return None
 
     def _steps(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
         snapshot = ctx.snapshot

@@ -31,12 +31,32 @@ _LABEL = re.compile(r"^((?:\d{1,2}[:：]\d{2}|[^:：。/（(）)]|（[^）:：]*
 _FINAL_PUNCT = re.compile(r"[。！？!?」』）)\s]+$")
 
 
+# A sentence about the text itself (「…の一日を紹介します。」「最後に、…を整理しておきます。」「例えば
+# 次のような質問が考えられます。」) or a parenthetical aside: it announces, it does not answer.
+_ANNOUNCES = re.compile(
+    r"(?:(?:紹介|整理|解説|説明|まとめ)し?(?:ます|ましょう|ておきます|ていきます|ていきましょう)|見ていきます|見ていきましょう|見てみましょう)[。！]?$"
+    r"|^[^。]{0,12}(?:次|以下|下記)の[^。]{0,12}(?:です|があります|が考えられます)[。！]?$"
+    r"|^[（(]"
+)
+
+
+def announces(sentence: str) -> bool:
+    """True for a sentence that talks about the guide's text rather than the job (a pointer, or
+    「…を紹介します。」 however long)."""
+    return is_pointer(sentence) or bool(_ANNOUNCES.search(sentence.strip()))
+
+
 def is_pointer(sentence: str) -> bool:
     """True for a sentence that only announces what comes next."""
     return bool(_POINTER.search(sentence.strip()))
 
 
 _LIST_ITEM = re.compile(r"^\s*(?:[*+-]|\d{1,2}[.)])\s+")
+
+
+def is_list_item(line: str) -> bool:
+    """True for a Markdown list item line (「*   **目的:** …」, 「1. …」)."""
+    return bool(_LIST_ITEM.match(line))
 
 
 def item_label(line: str) -> str:
