@@ -351,6 +351,34 @@ def test_a_whole_table_follows_the_sentence_that_answers(write_guide, make_assis
     assert answer.items == (4, 4)
 
 
+def test_a_whole_table_led_by_a_row_opens_with_what_its_section_says_first(write_guide, make_assistant):
+    """When a row is the best passage, the whole table follows the section's own sentence
+    before it (as a list answer does), not a bare list of rows."""
+    write_guide(
+        "baker",
+        text=_baker_guide(
+            """
+            ## 5️⃣ キャリアパス
+
+            パン職人は見習いから始まり、10年ほどで独立開業する人もいます。
+
+            | 段階 | 主な役割 | 必要な経験 |
+            | --- | --- | --- |
+            | 見習い | 生地の計量と成形の補助 | 衛生管理の基礎 |
+            | 職人 | 仕込みから焼成まで一人で担当 | 3年以上の現場経験 |
+            | シェフ | 商品開発と厨房の統括 | 原価管理と人材育成 |
+            | オーナー | 独立開業と店舗経営 | 資金計画と集客 |
+            """
+        ),
+    )
+    assistant = make_assistant()
+    ctx = assistant._context("シェフになると厨房で何を任される？", None, None)
+    answer = assistant.answerer.compose(ctx, shape="explanation")
+    lines = [line for line in answer.text.split("**出典**", 1)[0].splitlines() if line.strip()]
+    assert lines[0] == "パン職人は見習いから始まり、10年ほどで独立開業する人もいます。 [1]"
+    assert sum(line.startswith("- **") for line in lines) == 4 and answer.items == (4, 4)
+
+
 def _with_second(ranking, snapshot, second: int, gap: float):
     """``ranking`` with ``second`` moved to second place, ``gap`` below the first in score and
     every other candidate far below (the ranker's probabilities are a softmax of these)."""

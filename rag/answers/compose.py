@@ -340,8 +340,9 @@ class ExtractiveAnswerer:
             section = rows[0][1]
             items = self._items_of(ctx, section)
             if len(items) >= MIN_LIST_ITEMS:
-                if self._row_of(snapshot, first[0]) is None:
-                    draft.lines += [f"{first[2]} [{draft.cite(first[1], first[2])}]", ""]
+                lead_text = first[2] if self._row_of(snapshot, first[0]) is None else self._prose_lead(ctx, section)
+                if lead_text is not None:
+                    draft.lines += [f"{lead_text} [{draft.cite(first[1] if lead_text == first[2] else section, lead_text)}]", ""]
                 self._write_items(ctx, draft, section, items, numbered=False)
                 return
         draft.lines.append(f"{first[2]} [{draft.cite(first[1], first[2])}]")
