@@ -24,7 +24,8 @@ not (the lead's answer already draws on them).
 
 A section introduction that announces what follows (「以下に…解説します。」) is never an
 answer alone: its subsections follow; when several rows of one table answer a question, the
-whole table is shown in order. When the assistant abstains, terms of the question that the
+whole table is shown in order (after the best sentence, or, when a row is the best, after what
+the section says before the table). When the assistant abstains, terms of the question that the
 guides never use are named (「ガイドには『ビザ』についての記載はありません。」). Answers do not
 carry that note: on the judged held-out answers it was wrong for two of three answered
 questions (the guide did cover the asker's point in other words). No language model is
@@ -340,9 +341,14 @@ class ExtractiveAnswerer:
             section = rows[0][1]
             items = self._items_of(ctx, section)
             if len(items) >= MIN_LIST_ITEMS:
-                lead_text = first[2] if self._row_of(snapshot, first[0]) is None else self._prose_lead(ctx, section)
+                # led by the best sentence, or, when a row is the best, by what the section says
+                # before its table
+                if self._row_of(snapshot, first[0]) is None:
+                    lead_text, cited = first[2], first[1]
+                else:
+                    lead_text, cited = self._prose_lead(ctx, section), section
                 if lead_text is not None:
-                    draft.lines += [f"{lead_text} [{draft.cite(first[1] if lead_text == first[2] else section, lead_text)}]", ""]
+                    draft.lines += [f"{lead_text} [{draft.cite(cited, lead_text)}]", ""]
                 self._write_items(ctx, draft, section, items, numbered=False)
                 return
         draft.lines.append(f"{first[2]} [{draft.cite(first[1], first[2])}]")
@@ -420,9 +426,10 @@ class ExtractiveAnswerer:
         return False
 
     def _prose_lead(self, ctx: AnswerContext, section: int) -> str | None:
-        """The section's own prose sentence (not a row, not a list item) closest to the
-        question, when one is readable: what the section says about its items (「必須の資格は
-        ありませんが…」) often answers before the items do."""
+        """The readable sentence closest to the question among those the section writes before
+        its first list item or table (None when there is none, or when it only announces the
+        items): what the section says about its items (「必須の資格はありませんが…」) often
+        answers before the items do."""
         snapshot = ctx.snapshot
         record = snapshot.sections[section]
         lines = record.text.split("\n")
