@@ -29,6 +29,10 @@ def test_pointers_labels_and_fragments():
     assert is_pointer("以下に、CISOを目指すための具体的な学習ステップを解説します。")
     assert is_pointer("ここでは、実際の面接で出題されやすい、技術的な質問とその回答のポイントを15個紹介します。")
     assert not is_pointer("CISOは経営層と連携し、セキュリティ戦略を策定します。")
+    # the guide speaking of itself, however long, is no answer; the job's own 「まとめます」 is
+    assert is_pointer("本記事では、法人営業の業務内容、必要なスキルとツール、キャリアパス、将来展望までを徹底的に解説します。")
+    assert is_pointer("ここからは、受験資格の取得から免許取得後の成長までを、6つのステップに分けて解説します。")
+    assert not is_pointer("障害発生時には原因を切り分け、復旧し、再発防止策をまとめます。")
     assert strip_label("詳細: 経営層と連携し、成熟度モデルを設定します。") == "経営層と連携し、成熟度モデルを設定します。"
     assert strip_label("CISOは経営層の一員です。") == "CISOは経営層の一員です。"
     kept = "国内外の法規制（例：個人情報保護法、GDPR）を遵守します。"

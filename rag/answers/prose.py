@@ -24,6 +24,8 @@ _POINTER = re.compile(
     r"|(?:以下|次)の(?:通り|とおり)(?:です)?[。：:]?$"
     r"|(?:以下|次|下記)のような[^。]{0,20}(?:です|になります|があります|が一般的です)[。！]?$"
     r"|[:：]$"
+    # the guide speaking of itself (「本記事では、…を徹底的に解説します。」「ここでは、…を紹介します。」)
+    r"|^(?:本記事|この記事|本章|この章|ここでは|ここからは)[^。]*(?:解説|紹介|説明|まとめ|整理)(?:します|していきます|ます|しましょう)[。！]?$"
 )
 # a short label before a colon: no sentence punctuation and no bracket left open inside it; a
 # clock time (「9:00 出社:」) is part of a label, never a label of its own
