@@ -322,6 +322,17 @@ def test_the_breadth_model_decides_only_when_fitted(seed_assistant):
     assert not decide_broad(snapshot, pinned, ctx.question, snapshot.calibration)  # the reader chose one section
 
 
+#: A baker's career stages as a guide writes them (two whole-table tests share it).
+_CAREER_TABLE = """\
+| 段階 | 主な役割 | 必要な経験 |
+| --- | --- | --- |
+| 見習い | 生地の計量と成形の補助 | 衛生管理の基礎 |
+| 職人 | 仕込みから焼成まで一人で担当 | 3年以上の現場経験 |
+| シェフ | 商品開発と厨房の統括 | 原価管理と人材育成 |
+| オーナー | 独立開業と店舗経営 | 資金計画と集客 |
+"""
+
+
 def test_a_whole_table_follows_the_sentence_that_answers(write_guide, make_assistant):
     """An explanation whose best passages include several rows of a table shows the whole
     table; when the best passage of the section is a sentence, that sentence leads."""
@@ -330,18 +341,7 @@ def test_a_whole_table_follows_the_sentence_that_answers(write_guide, make_assis
     write_guide(
         "baker",
         text=_baker_guide(
-            """
-            ## 5️⃣ キャリアパス
-
-            | 段階 | 主な役割 | 必要な経験 |
-            | --- | --- | --- |
-            | 見習い | 生地の計量と成形の補助 | 衛生管理の基礎 |
-            | 職人 | 仕込みから焼成まで一人で担当 | 3年以上の現場経験 |
-            | シェフ | 商品開発と厨房の統括 | 原価管理と人材育成 |
-            | オーナー | 独立開業と店舗経営 | 資金計画と集客 |
-
-            パン職人の年収の目安は、見習いで250万円前後、シェフで450万円から600万円です。
-            """
+            f"## 5️⃣ キャリアパス\n\n{_CAREER_TABLE}\nパン職人の年収の目安は、見習いで250万円前後、シェフで450万円から600万円です。\n"
         ),
     )
     assistant = make_assistant()
@@ -360,20 +360,7 @@ def test_a_whole_table_led_by_a_row_opens_with_what_its_section_says_first(write
     before it (as a list answer does), not a bare list of rows."""
     write_guide(
         "baker",
-        text=_baker_guide(
-            """
-            ## 5️⃣ キャリアパス
-
-            パン職人は見習いから始まり、10年ほどで独立開業する人もいます。
-
-            | 段階 | 主な役割 | 必要な経験 |
-            | --- | --- | --- |
-            | 見習い | 生地の計量と成形の補助 | 衛生管理の基礎 |
-            | 職人 | 仕込みから焼成まで一人で担当 | 3年以上の現場経験 |
-            | シェフ | 商品開発と厨房の統括 | 原価管理と人材育成 |
-            | オーナー | 独立開業と店舗経営 | 資金計画と集客 |
-            """
-        ),
+        text=_baker_guide(f"## 5️⃣ キャリアパス\n\nパン職人は見習いから始まり、10年ほどで独立開業する人もいます。\n\n{_CAREER_TABLE}"),
     )
     assistant = make_assistant()
     ctx = assistant._context("シェフになると厨房で何を任される？", None, None)
