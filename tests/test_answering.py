@@ -7,7 +7,7 @@ import re
 import pytest
 
 from rag.answers.prose import FragmentDetector, announces, is_pointer, item_label, row_text, strip_label
-from rag.answers.shape import asks_first, asks_need, shape_by_rules, states_need
+from rag.answers.shape import asks_first, asks_need, asks_what_job_does, definition_rank, shape_by_rules, states_need
 from rag.answers.structure import parse
 from tests.conftest import dedent
 
@@ -245,6 +245,59 @@ def test_where_to_begin_is_led_by_the_first_step(seed_assistant):
         return [re.sub(r" \[\d+\]$", "", item) for item in _items(text)]
 
     assert uncited(answer.text) == uncited(listed.text) and len(uncited(answer.text)) == 7
+
+
+@pytest.mark.parametrize(
+    ("question", "names", "overview"),
+    [
+        ("看護師って実際どんな仕事するの？", ["看護師"], True),
+        ("地方公務員の行政職ってどんな仕事するの？", ["地方公務員(行政職)", "地方公務員", "行政職"], True),
+        ("What does a data scientist actually do?", ["data scientist"], True),
+        ("クラウドエンジニアとは", ["クラウドエンジニア"], True),
+        ("訪問歯科で働く歯科衛生士って何するの？", ["歯科衛生士"], False),  # a part of the job
+        ("採用担当って毎日何してるの？", ["人事", "採用担当"], False),  # its day
+        ("What does a nurse in Japan do on a typical shift?", ["nurse"], False),
+        ("じゃあMLOpsって具体的に何するの？", ["機械学習エンジニア"], False),  # another topic
+        ("看護師と准看護師の違いって何？", ["看護師"], False),  # a comparison
+        ("看護師の仕事で大変なことは？", ["看護師"], False),
+    ],
+)
+def test_asks_what_job_does(question, names, overview):
+    assert asks_what_job_does(question, names) is overview
+
+
+def test_definitions_are_told_from_sentences_about_the_job():
+    names = ["sre", "看護師"]
+    # the job as the predicate is the plainest definition, then the job as the topic on a copula
+    assert definition_rank("…手法で実現する専門職が、**SRE（Site Reliability Engineer）**です。", names) == 0
+    assert definition_rank("日本の看護師は、国家資格です。", names) == 1
+    assert definition_rank("看護師は、患者の生活を支えます。", names) == 2
+    assert definition_rank("看護師には守秘義務があります。", names) is None  # a case, not the topic
+    assert definition_rank("看護師の仕事は多岐にわたります。", names) is None  # another topic
+    assert definition_rank("しかし実際の看護師は、より広い領域を担う専門職です。", names) is None  # a reply
+    assert definition_rank("SREの役割をたとえるなら、サービスの「主治医」です。", names) is None
+
+
+def test_what_a_job_does_is_its_definition_then_its_duties(seed_assistant):
+    """「CISOって何する仕事？」 gets the guide's sentence that says what a CISO is, then every
+    duty of its duties section in order; a question about its day does not."""
+    snapshot = seed_assistant.snapshot
+    for question in ("CISOって何する仕事？", "What does a CISO do?"):
+        answer = seed_assistant.ask(question)
+        assert not answer.abstained and answer.shape == "list"
+        body = [line for line in answer.text.split("**出典**", 1)[0].split("**Sources**", 1)[0].splitlines() if line.strip()]
+        lead = next(line for line in body if line.endswith("[1]"))
+        assert "CISO" in lead and re.search(r"です。 \[1\]$", lead)
+        assert answer.citations[0].heading_path[0].startswith("1️⃣")
+        duties = [s for s in snapshot.sections if len(s.heading_path) == 2 and s.heading_path[0].startswith("2️⃣")]
+        numbered = [s.heading_path[-1] for s in duties if re.match(r"\d+\. ", s.heading_path[-1])]
+        items = _items(answer.text)
+        assert len(numbered) == 7 and len(items) == 7
+        titles = [re.sub(r"^\d+\. ", "", heading) for heading in numbered]
+        assert all(item.startswith(f"- **{title}**") for item, title in zip(items, titles))
+        assert [c.heading_path[-1] for c in answer.citations[1:]] == numbered
+    day = seed_assistant.ask("CISOの1日ってどんな感じ？")
+    assert len(_items(day.text)) < 7
 
 
 def test_sources_list_each_cited_section_once_without_repeating_the_body(seed_assistant):

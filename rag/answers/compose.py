@@ -34,21 +34,34 @@ involved; sentence vectors come from the index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..documents import display_path, heading_title, strip_item_number
+from ..fitting.intent import SECTION_TYPES
 from ..index.snapshot import IndexSnapshot
+from ..naming import aliases_of
 from ..normalization import fold
 from ..relevance import Judgement, asks_amount, holds_number
 from ..results import Answer, Citation, Hit
-from ..retrieval import Ranking, keyword_query
+from ..retrieval import Ranking, keyword_query, section_types
 from ..tokenization import BigramTokenizer
 from .breadth import family
 from .prose import FragmentDetector, announces, is_list_item, is_pointer, item_label, row_text, shorten, strip_label
-from .shape import asks_first, asks_need, question_shape, states_need
+from .shape import (
+    asked_topics,
+    asks_definition,
+    asks_first,
+    asks_need,
+    asks_what_job_does,
+    defines,
+    definition_rank,
+    question_shape,
+    states_need,
+)
 from .structure import Structure, Table, parse
 
 #: Items shown in a list or steps answer before "… more in the full section".
@@ -284,8 +297,9 @@ class ExtractiveAnswerer:
         if language == "en":
             draft.lines += [labels["english_note"], ""]
         wanted = shape or ctx.shape
-        done = False
-        if ctx.item is None and ctx.broad and not ranking.pinned and wanted != "steps":
+        overview = ctx.item is None and not ranking.pinned and ctx.query == ctx.question and self._overview(ctx, draft, lead)
+        done = overview
+        if not done and ctx.item is None and ctx.broad and not ranking.pinned and wanted != "steps":
             widened = family(snapshot, lead)
             if widened is not None:
                 lead = widened[0]
@@ -299,9 +313,49 @@ class ExtractiveAnswerer:
                 done = self._table(ctx, draft, lead) or self._list(ctx, draft, lead)
         if not done:
             self._explanation(ctx, draft, lead)
-        if not ranking.pinned:
+        if not ranking.pinned and not overview:  # an overview answers with two sections already
             self._related(ctx, draft, lead)
         return self._finish(ctx, draft)
+
+    def _overview(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
+        """「看護師って何する仕事？」: what the guide says the job is, then its duties.
+
+        For a question about what the lead section's job is or does (not a part of it, not its
+        day), the answer is the guide's sentence that says what the job is (from its overview
+        section) followed by the subsections of its duties section, each by its heading and
+        first sentence. The sections are the top-level ones the calibration's section typer
+        calls ``overview`` and ``duties``. False (nothing written) when the question is of
+        another kind or the guide has no duties section with subsections."""
+        snapshot = ctx.snapshot
+        calibration = snapshot.calibration
+        guide = snapshot.guides[snapshot.sections[lead].guide]
+        names = aliases_of(guide)
+        if calibration is None or not asks_what_job_does(ctx.question, names):
+            return False
+        types = section_types(snapshot, calibration)
+        layout = snapshot.layout
+        entry = next(e for e in snapshot.manifest.guides if e.slug == guide.slug)
+        tops = [s for s in range(*entry.sections) if layout.section_depth[s] == 0]
+        kind = {t: next((s for s in tops if SECTION_TYPES[int(types[s])] == t), None) for t in ("overview", "duties")}
+        duties = kind["duties"]
+        children = self._children(snapshot, duties) if duties is not None else []
+        numbered = [c for c in children if self._is_numbered(snapshot, c)]
+        children = numbered if len(numbered) >= 2 else children
+        if duties is None or len(children) < 2:
+            return False
+        overview = [kind["overview"], *self._children(snapshot, kind["overview"])] if kind["overview"] is not None else []
+        if lead in overview and len(self._items_of(ctx, lead)) >= MIN_LIST_ITEMS:
+            return False  # the ranker found what the job is made of in its overview (「独占業務」の3項目)
+        # the sentence that says what the job is (the plainest definition, then the closest);
+        # else the overview's sentence closest to the question
+        scored = sorted(self._unit_scores(snapshot, overview, ctx.vector), key=lambda u: -u[2])
+        readable = [(s, t) for u, s, _ in scored if (t := self._readable(snapshot, u, ctx.language)) is not None]
+        ranks = [definition_rank(t, names) for _, t in readable]
+        definitions = sorted((r, i) for i, r in enumerate(ranks) if r is not None)
+        for section, text in [readable[definitions[0][1]]] if definitions else readable[:1]:
+            draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
+        self._write_items(ctx, draft, duties, [(self._child_text(ctx, c), c) for c in children], numbered=False)
+        return True
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int, *, points: int | None = None) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of
@@ -457,20 +511,45 @@ class ExtractiveAnswerer:
     def _answering_first(self, ctx: AnswerContext, ranked: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
         """``ranked`` units (closest first), with the first of the :data:`ANSWER_RANKS` closest
         that answers the kind of question moved to the front: one that states a number (in
-        itself or its item's label) for an amount, a requirement for "is it needed?"."""
-        answers = holds_number if asks_amount(ctx.question) else states_need if asks_need(ctx.question) else None
-        if answers is None:
+        itself or its item's label) for an amount, a requirement for "is it needed?"; for "what
+        does X do?", the sentence of the closest one's section, at any rank, that opens on the
+        job (or on what the question asks about) as its topic (「データサイエンティストは、…」)."""
+        window, original = ANSWER_RANKS, ranked
+        answers: Callable[[str], bool]
+        if asks_amount(ctx.question):
+            answers = holds_number
+        elif asks_need(ctx.question):
+            answers = states_need
+        elif asks_definition(ctx.question) and ranked:
+            # 「PdMって何する人？」: the sentence of the closest section that says what the job
+            # (or the thing asked about) is, wherever it stands in the section
+            names = self._subject_names(ctx, ranked[0][1])
+            home = ranked[0][1]
+            ranked = [u for u in ranked if u[1] == home]
+            window = len(ranked)
+            answers = lambda text: defines(text, names)  # noqa: E731
+        else:
             return ranked
         seen = 0
         for i, (unit, _section, _score) in enumerate(ranked):
             if self._readable(ctx.snapshot, unit, ctx.language) is None:
                 continue
             if answers(ctx.snapshot.units[unit].text) or answers(self._item_label(ctx.snapshot, unit)):
-                return [ranked[i], *ranked[:i], *ranked[i + 1 :]]
+                return [ranked[i], *(u for u in original if u != ranked[i])]
             seen += 1
-            if seen == ANSWER_RANKS:
+            if seen == window:
                 break
-        return ranked
+        return original
+
+    @staticmethod
+    def _subject_names(ctx: AnswerContext, section: int) -> list[str]:
+        """What a definition is about: what the question names before 「って」/「とは」, else
+        the names of the section's job (its title, the title's parts, its label: 「法人営業」
+        「BtoB営業」), folded."""
+        topics = asked_topics(ctx.question)
+        if topics:  # 「MLOpsって何するの？」 asks about MLOps, whichever guide speaks of it
+            return topics
+        return list(aliases_of(ctx.snapshot.guides[ctx.snapshot.sections[section].guide]))
 
     def _closest_sentence(self, ctx: AnswerContext, sections: list[int]) -> tuple[int, str]:
         """The readable sentence or row of ``sections`` closest to the question, with its

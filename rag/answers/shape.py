@@ -9,11 +9,13 @@ Without one, interrogative patterns decide. The matched section then says what i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..fitting.artifact import ANSWER_SHAPES
 from ..fitting.intent import IntentModel
+from ..normalization import fold
 
 SHAPES = ANSWER_SHAPES
 
@@ -71,6 +73,100 @@ def asks_need(question: str) -> bool:
 def states_need(text: str) -> bool:
     """The sentence says what is, or is not, required (「必須の資格はありません」「学歴は問わない」)."""
     return bool(_STATES_NEED.search(text))
+
+
+# Asks what the job (or a thing) is or does (「SREって何する仕事？」「看護師とは？」, "what does a
+# nurse do?"): the answer is a sentence that says what it is, in the guide's words.
+_ASKS_DEFINITION = re.compile(
+    r"(?<!こ)とは(?:何|なに|どんな|具体的|[?？]|$)|って(?:何|なに)(?:[?？]|ですか|なの|する|を?する|$)|"
+    r"(?:何|なに)を?(?:する|して(?:る|いる))(?:仕事|人|職業|の)|どんな仕事|何の仕事|"
+    r"\bwhat (?:does|do) (?:an? |the )?[^?]{1,60}\bdo\b",
+    re.IGNORECASE,
+)
+# What a question asks about, before 「って」「とは」 (「ソリューション営業って何？」).
+_ASKED_TOPIC = re.compile(r"([^\s、。,？?]{2,20}?)(?:って|とは)")
+# A sentence that opens on its topic: 「データサイエンティストは、…」「SREとは、…」.
+_TOPIC = re.compile(r"^\s*(?:\*\*)?([^、。,「」]{1,60}?)(?:\*\*)?(?:とは|は)(?![がをにでのもと])[、,]?")
+# A sentence whose predicate is the name: 「…を実現する専門職が、**SRE（…）**です。」
+_FOCUS = re.compile(r"が[、,]?\s*(?:\*\*)?([^が、。,「」]{1,60}?)(?:\*\*)?(?:です|である)[。.]?\s*$")
+_PARENTHESES = re.compile(r"[（(][^）)]*[）)]")
+# A topic may carry a few words before the name (「日本の看護師」), not after it (「看護師の仕事」
+# is another topic).
+_TOPIC_SLACK = 8
+_NOT_TOPIC = ("に", "で", "と", "へ", "から", "まで", "より")
+_CONNECTIVES = ("しかし", "ただし", "また", "つまり", "一方", "実際", "そして", "さらに", "なお", "でも", "だから", "そのため")
+#: A definition proper ends on a copula (「…専門職です。」「…存在である。」).
+_COPULA = re.compile(r"(?:です|である|だ)[。.]?\s*$")
+
+
+def asks_definition(question: str) -> bool:
+    """The question asks what something is or does (「PdMって何する人？」, "what does an SRE do?"),
+    not how two things differ (「違いって何？」)."""
+    return bool(_ASKS_DEFINITION.search(question)) and not _TABLE.search(question)
+
+
+def asked_topics(question: str) -> list[str]:
+    """What a Japanese question names before 「って」/「とは」 (folded)."""
+    return [fold(m.group(1)) for m in _ASKED_TOPIC.finditer(question)]
+
+
+def _names_it(phrase: str, names: Sequence[str]) -> bool:
+    """``phrase`` (a topic or a predicate) is one of ``names``, with a few words before it."""
+    phrase = _PARENTHESES.sub("", fold(phrase.replace("**", ""))).strip()
+    return any(name and phrase.endswith(name) and len(phrase) <= len(name) + _TOPIC_SLACK for name in names)
+
+
+def definition_rank(sentence: str, names: Sequence[str]) -> int | None:
+    """How plainly the sentence says what one of ``names`` (folded) is: 0 when the name is its
+    predicate (「…を実現する専門職が、SREです。」), 1 when the name is its topic and it ends on
+    a copula (「看護師は、…専門職です。」), 2 for another sentence on that topic (「法人営業は、
+    …を担います。」); None when it is not about the name (「弁護士には…」「看護師の仕事は…」)
+    or answers the sentence before it (「しかし実際の歯科衛生士は…」)."""
+    text = sentence.strip()
+    focus = _FOCUS.search(text)
+    if focus and _names_it(focus.group(1), names):
+        return 0
+    match = _TOPIC.match(text)
+    if not match:
+        return None
+    topic = fold(match.group(1))
+    if topic.endswith(_NOT_TOPIC) or topic.startswith(_CONNECTIVES) or not _names_it(topic, names):
+        return None
+    return 1 if _COPULA.search(text) else 2
+
+
+def defines(sentence: str, names: Sequence[str]) -> bool:
+    """The sentence says what one of ``names`` (folded) is (see :func:`definition_rank`)."""
+    return definition_rank(sentence, names) is not None
+
+
+# What a day looks like (「毎日何してるの？」, "on a typical day"): the guide's day-in-the-life
+# section answers that, not its list of duties.
+_ASKS_DAY = re.compile(r"毎日|一日|1日|日常|\bday\b|\bdaily\b|\bshift\b", re.IGNORECASE)
+_EN_WHAT_DOES = re.compile(r"\bwhat (?:does|do) ([^?]{1,60}?)\s+do\b", re.IGNORECASE)
+# What may stand beside the job's name in 「<topic>って」 and still mean the job itself
+# (「地方公務員の行政職」 -> 「の」).
+_TOPIC_REST = 2
+
+
+def asks_what_job_does(question: str, names: Sequence[str]) -> bool:
+    """The question asks what the job itself is or does (「看護師って何する仕事？」, "What does
+    a data scientist do?"), ``names`` being the job's folded names; not a part of it
+    (「訪問歯科の歯科衛生士って何するの？」) and not its day (「毎日何してるの？」)."""
+    if not asks_definition(question) or _ASKS_DAY.search(question):
+        return False
+    longest = sorted((n for n in names if n), key=len, reverse=True)
+    topics = asked_topics(question)
+    if topics:
+        for topic in topics:
+            rest = topic
+            for name in longest:
+                rest = rest.replace(name, "")
+            if rest != topic and len(rest.replace("の", "")) <= _TOPIC_REST:
+                return True
+        return False
+    match = _EN_WHAT_DOES.search(fold(question))
+    return bool(match) and any(re.search(rf"(?<![a-z0-9]){re.escape(n)}", match.group(1)) for n in longest)
 
 
 def explicit_shape(question: str) -> str | None:
