@@ -7,7 +7,15 @@ import re
 import pytest
 
 from rag.answers.prose import FragmentDetector, announces, is_pointer, item_label, row_text, strip_label
-from rag.answers.shape import asks_first, asks_need, asks_what_job_does, definition_rank, shape_by_rules, states_need
+from rag.answers.shape import (
+    asks_first,
+    asks_interview_questions,
+    asks_need,
+    asks_what_job_does,
+    definition_rank,
+    shape_by_rules,
+    states_need,
+)
 from rag.answers.structure import parse
 from tests.conftest import dedent
 
@@ -298,6 +306,81 @@ def test_what_a_job_does_is_its_definition_then_its_duties(seed_assistant):
         assert [c.heading_path[-1] for c in answer.citations[1:]] == numbered
     day = seed_assistant.ask("CISOの1日ってどんな感じ？")
     assert len(_items(day.text)) < 7
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("SRE 面接 よく聞かれること", True),
+        ("法人営業を中途採用するとき、面接でどこを見ればいいでしょうか。", True),
+        ("What should I ask in an interview when hiring an iOS engineer?", True),
+        ("and what do they usually ask in interviews?", True),
+        ("面接の逆質問で何を聞けばいい？", False),  # questions for the interviewer
+        ("What questions should I ask the interviewer?", False),
+        ("How do I prepare for a digital marketing interview?", False),
+        ("技術面接は外部に頼むべきですか？", False),
+    ],
+)
+def test_asks_interview_questions(question, asks):
+    assert asks_interview_questions(question) is asks
+
+
+def test_interview_questions_come_from_the_sections_own_list(write_guide, make_assistant):
+    """「面接で何を聞かれる？」 that landed on the preparation tips or on 「逆質問」 gets the
+    interview section's own list of questions; a subsection about questions asked stays."""
+    import numpy as np
+
+    from rag.retrieval import Ranking
+
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 9️⃣ 面接でよくある質問とその対策
+
+            パン屋の面接では、早朝勤務への適性と衛生への意識が問われます。
+
+            | No. | 面接質問 | 回答のポイント |
+            | :--- | :--- | :--- |
+            | 1 | なぜパン職人を目指すのですか？ | きっかけとなった経験を語る。 |
+            | 2 | 早朝の勤務は大丈夫ですか？ | 生活リズムの整え方を伝える。 |
+            | 3 | 衛生管理で気をつけることは？ | 手洗いと温度記録を挙げる。 |
+
+            ### 逆質問で確認しておきたいこと
+
+            *   **仕込みの時間帯:** 何時から始まるかを確認します。
+            *   **教育体制:** 先輩の指導があるかを確認します。
+            *   **休日:** 週休の形を確認します。
+
+            ### 経験者採用の面接で問われること
+
+            経験者採用では、これまでに焼いたパンの種類と量が問われます。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+
+    def answered(question: str, heading: str):
+        from dataclasses import replace
+
+        ctx = assistant._context(question, None, None)
+        section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1].startswith(heading))
+        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
+        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
+        scores[first] = ctx.ranking.scores.max()
+        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
+        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
+        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="list", broad=False))
+
+    answer = answered("パン屋の面接ではどんなことを聞かれますか？", "逆質問")
+    body = answer.text.split("**出典**", 1)[0]
+    assert answer.items == (3, 3) and "**なぜパン職人を目指すのですか？**" in body
+    assert body.lstrip().startswith("パン屋の面接では、早朝勤務への適性") and "仕込みの時間帯" not in body
+    assert answer.citations[0].heading_path == ("9️⃣ 面接でよくある質問とその対策",)
+    # the questions for the interviewer are asked for by name; a subsection of questions asked stays
+    assert "仕込みの時間帯" in answered("逆質問では何を聞けばいい？", "逆質問").text
+    kept = answered("経験者の面接では何を聞かれる？", "経験者採用")
+    assert kept.citations[0].heading_path[-1] == "経験者採用の面接で問われること"
 
 
 def test_sources_list_each_cited_section_once_without_repeating_the_body(seed_assistant):

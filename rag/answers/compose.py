@@ -34,6 +34,7 @@ involved; sentence vectors come from the index.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,7 @@ from .shape import (
     asked_topics,
     asks_definition,
     asks_first,
+    asks_interview_questions,
     asks_need,
     asks_what_job_does,
     defines,
@@ -92,6 +94,9 @@ ANSWER_RANKS = 3
 OUTLINE_DETAILS = 2
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 _TERMS = BigramTokenizer()
+# A subsection that is itself about what is asked (「…の面接で問われること」「よく聞かれる質問」;
+# not 「逆質問」, the questions for the interviewer).
+_QUESTIONS_HEADING = re.compile(r"(?<!逆)質問|問われ|聞かれ|\bquestions?\b", re.IGNORECASE)
 
 TEXT = {
     "ja": {
@@ -299,6 +304,10 @@ class ExtractiveAnswerer:
         wanted = shape or ctx.shape
         overview = ctx.item is None and not ranking.pinned and ctx.query == ctx.question and self._overview(ctx, draft, lead)
         done = overview
+        if not done and ctx.item is None and not ranking.pinned:
+            asked = self._interview_questions(ctx, draft, lead)
+            if asked is not None:
+                lead, done = asked, True
         if not done and ctx.item is None and ctx.broad and not ranking.pinned and wanted != "steps":
             widened = family(snapshot, lead)
             if widened is not None:
@@ -356,6 +365,34 @@ class ExtractiveAnswerer:
             draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
         self._write_items(ctx, draft, duties, [(self._child_text(ctx, c), c) for c in children], numbered=False)
         return True
+
+    def _interview_questions(self, ctx: AnswerContext, draft: _Draft, lead: int) -> int | None:
+        """「面接でよく聞かれることは？」: the interview section's own list of questions.
+
+        When the question asks what an interview asks (or what to ask in one) and the ranker's
+        first section lies in the section the typer calls ``interview``, the answer is that
+        section's own table or list of questions, after its own sentence before them, even when
+        the ranker chose one of its subsections (preparation tips, 「逆質問」). Returns the
+        section answered from, or None (nothing written) when the question is of another kind
+        or the section has no list of its own."""
+        snapshot = ctx.snapshot
+        calibration = snapshot.calibration
+        if calibration is None or not asks_interview_questions(ctx.question):
+            return None
+        top = lead if snapshot.layout.section_depth[lead] == 0 else int(snapshot.layout.section_parent[lead])
+        if SECTION_TYPES[int(section_types(snapshot, calibration)[top])] != "interview":
+            return None
+        if lead != top and _QUESTIONS_HEADING.search(snapshot.sections[lead].heading_path[-1]):
+            return None  # the ranker chose a subsection of questions (「社会人経験者採用の面接で問われること」)
+        structure = parse(snapshot.sections[top].text)
+        if not structure.tables and len(self._top_items(structure)) < MIN_LIST_ITEMS:
+            return None  # its questions are its subsections, or it has none: the usual answer
+        items = self._items_of(ctx, top)
+        intro = self._prose_lead(ctx, top)
+        if intro is not None:
+            draft.lines += [f"{intro} [{draft.cite(top, intro)}]", ""]
+        self._write_items(ctx, draft, top, items, numbered=False)
+        return top
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int, *, points: int | None = None) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of

@@ -78,7 +78,7 @@ def states_need(text: str) -> bool:
 # Asks what the job (or a thing) is or does (「SREって何する仕事？」「看護師とは？」, "what does a
 # nurse do?"): the answer is a sentence that says what it is, in the guide's words.
 _ASKS_DEFINITION = re.compile(
-    r"(?<!こ)とは(?:何|なに|どんな|具体的|[?？]|$)|って(?:何|なに)(?:[?？]|ですか|なの|する|を?する|$)|"
+    r"(?<!こ)とは(?:何|なに|どんな|具体的|[?？]|$)|って(?:何|なに)(?:[?？]|ですか|なの|を?する|$)|"
     r"(?:何|なに)を?(?:する|して(?:る|いる))(?:仕事|人|職業|の)|どんな仕事|何の仕事|"
     r"\bwhat (?:does|do) (?:an? |the )?[^?]{1,60}\bdo\b",
     re.IGNORECASE,
@@ -167,6 +167,23 @@ def asks_what_job_does(question: str, names: Sequence[str]) -> bool:
         return False
     match = _EN_WHAT_DOES.search(fold(question))
     return bool(match) and any(re.search(rf"(?<![a-z0-9]){re.escape(n)}", match.group(1)) for n in longest)
+
+
+# Asks what is asked in an interview, or what to ask (「面接でよく聞かれることは？」「採用面接で
+# どこを見ればいい？」, "common interview questions"): the guide's own list of questions answers
+# that, not its preparation tips; questions for the interviewer (「逆質問」) are another matter.
+_ASKS_INTERVIEW = re.compile(
+    r"面接[^。？?]{0,15}?(?:聞かれ|きかれ|訊かれ|質問|問われ|聞く|聞け|聞いたら|何を確認|確認すべき|どこを見|何を見|見極め|見抜|出る|出題)|"
+    r"\binterview[^.?]{0,40}?\b(?:questions?|ask|asked)\b|\b(?:ask|questions?)\b[^.?]{0,40}?\binterview",
+    re.IGNORECASE,
+)
+_REVERSE = re.compile(r"逆質問|\bask (?:the|my|an?|our) interviewers?\b|\breverse questions?\b", re.IGNORECASE)
+
+
+def asks_interview_questions(question: str) -> bool:
+    """The question asks what an interview asks, or what to ask in one (「面接で何を聞かれる？」,
+    "What should I ask when interviewing…?"), not what to ask the interviewer (「逆質問」)."""
+    return bool(_ASKS_INTERVIEW.search(question)) and not _REVERSE.search(question)
 
 
 def explicit_shape(question: str) -> str | None:
