@@ -4,7 +4,8 @@ The abstention model of the calibration (logistic, fitted per embedding model by
 reads :data:`~rag.fitting.features.QUESTION_FEATURES`: how well the best sections match, how
 clearly the ranker preferred one, how sure the intent model is, which content terms of the
 question the guides never use (from the index's vocabulary), and whether the question asks
-how to become a role no guide mentions. Below the fitted threshold the assistant abstains.
+how to become a role no guide mentions (:func:`known_role`). Below the fitted threshold the
+assistant abstains.
 
 Without a calibration (a model nobody has fitted yet) nothing here can judge the model's
 scores, so only the role check abstains; :mod:`rag.assistant` warns and says what to run.
@@ -62,6 +63,23 @@ def holds_number(text: str) -> bool:
 def roles_asked(text: str) -> set[str]:
     """Job titles a Japanese question asks how to become or work as (NFKC, lower case)."""
     return {fold(m.group(1) or m.group(2)) for m in _ROLE_QUESTION.finditer(text)}
+
+
+# Endings that make the same job of a stem (「翻訳家」 is a 「翻訳者」).
+_ROLE_ENDINGS = ("者", "家", "士", "師", "員", "官", "人")
+
+
+def known_role(role: str, snapshot: IndexSnapshot) -> bool:
+    """Some indexed guide speaks of ``role`` (folded): its text uses it, it is an indexed job with
+    words before it (「正看護師」, 「将来機械学習エンジニア」), or it is the same stem with another
+    job ending (「翻訳家」 where the guide says 「翻訳者」)."""
+    texts = snapshot.folded_text.values()
+    if any(role in t for t in texts):
+        return True
+    if any(role.endswith(name) for names in snapshot.guide_aliases for name in names if len(name) >= 2):
+        return True
+    stem = role[:-1]
+    return role.endswith(_ROLE_ENDINGS) and len(stem) >= 2 and any(stem + e in t for e in _ROLE_ENDINGS for t in texts)
 
 
 def used_anywhere(snapshot: IndexSnapshot, term: str) -> bool:
@@ -133,8 +151,7 @@ class RelevanceModel:
         )
         values["missing_share"] = cover.missing_share
         values["missing_foreign"] = float(bool(cover.missing_foreign))
-        texts = snapshot.folded_text.values()
-        roles = tuple(r for r in sorted(roles_asked(question)) if not any(r in t for t in texts))
+        roles = tuple(r for r in sorted(roles_asked(question)) if not known_role(r, snapshot))
         # the guide is known: the question (or its conversation) names it, or only one guide is
         # searched (a one-guide collection, or the reader's filter)
         values["names_guide"] = float(bool(ranking.named) or len(ranking.guides) == 1)

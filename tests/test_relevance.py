@@ -60,6 +60,14 @@ def test_a_role_no_guide_mentions_is_not_answered(write_guide, make_assistant):
     missing = assistant.ask("看護師になるには何を身につければいいですか？")
     assert missing.abstained and not missing.citations
     assert "書かれていない" in missing.text
+    # the same job with words before its name, or with another ending of its stem, is known
+    from rag.relevance import known_role
+
+    snapshot = assistant.snapshot
+    assert known_role("パン職人", snapshot) and known_role("将来パン職人", snapshot)
+    assert known_role("パン職員", snapshot)  # 「パン職」 with another job ending
+    assert not known_role("看護師", snapshot) and not known_role("パイロット", snapshot)
+    assert not assistant.ask("将来パン職人になりたいのですが、何を身につければいいですか？").abstained
 
 
 def test_a_new_guide_makes_its_role_answerable(write_guide, make_assistant):
