@@ -181,6 +181,25 @@ def test_a_question_whether_something_is_needed_is_led_by_what_the_guide_require
     assert answer.text.splitlines()[0].startswith("パン職人として働くために必須の資格はありません。")
 
 
+def test_two_sentences_of_one_labelled_item_are_one_point_and_a_time_names_its_item():
+    from rag.answers.compose import _one_line_per_item
+    from rag.answers.prose import is_clock_label
+
+    points = [
+        (4, "**全国通訳案内士** — 観光庁所管の国家資格。"),
+        (4, "**全国通訳案内士** — 翻訳とは別の職種ですが、観光分野では評価されます。"),
+        (5, "**全国通訳案内士** — 別の節の同じ名前の項目。"),
+        (4, "ラベルのない文。"),
+    ]
+    assert _one_line_per_item(points) == [
+        (4, "**全国通訳案内士** — 観光庁所管の国家資格。翻訳とは別の職種ですが、観光分野では評価されます。"),
+        (5, "**全国通訳案内士** — 別の節の同じ名前の項目。"),  # another section's item stays apart
+        (4, "ラベルのない文。"),
+    ]
+    # a time of day names its item in a schedule, though every schedule has one
+    assert is_clock_label("11:00") and is_clock_label("9:30 出社") and not is_clock_label("目的")
+
+
 def test_a_table_row_reads_as_its_label_and_detail():
     table = parse("| No. | 面接質問 | 回答のポイント |\n| :--- | :--- | :--- |\n| 1 | ゼロトラストとは？ | IDを検証する。 |").tables[0]
     assert table.label_column() == 1 and table.is_counter(0)

@@ -51,7 +51,17 @@ from ..results import Answer, Citation, Hit
 from ..retrieval import Ranking, keyword_query, section_types
 from ..tokenization import BigramTokenizer
 from .breadth import family
-from .prose import FragmentDetector, announces, is_list_item, is_pointer, item_label, row_text, shorten, strip_label
+from .prose import (
+    FragmentDetector,
+    announces,
+    is_clock_label,
+    is_list_item,
+    is_pointer,
+    item_label,
+    row_text,
+    shorten,
+    strip_label,
+)
 from .shape import (
     asked_topics,
     asks_definition,
@@ -97,6 +107,21 @@ _TERMS = BigramTokenizer()
 # A subsection that is itself about what is asked (「…の面接で問われること」「よく聞かれる質問」;
 # not 「逆質問」, the questions for the interviewer).
 _QUESTIONS_HEADING = re.compile(r"(?<!逆)質問|問われ|聞かれ|\bquestions?\b", re.IGNORECASE)
+
+
+def _one_line_per_item(points: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """(section, text) points in the guide's order, two sentences of one labelled item of one
+    section joined on one line under one label (「**全国通訳案内士** — 観光庁所管の国家資格。
+    翻訳とは別の職種ですが、…」), not shown as two points with the same label."""
+    merged: list[tuple[int, str]] = []
+    for section, text in points:
+        label, _, rest = text.partition(" — ")
+        if merged and label.startswith("**") and merged[-1][0] == section and merged[-1][1].startswith(label + " — "):
+            last = merged[-1][1]
+            merged[-1] = (section, last + ("" if last.endswith(("。", "！", "？")) else " ") + rest)
+        else:
+            merged.append((section, text))
+    return merged
 
 TEXT = {
     "ja": {
@@ -272,9 +297,10 @@ class ExtractiveAnswerer:
         if len(text) < 8 or is_pointer(text):
             return None
         label = self._item_label(snapshot, unit)
-        if label and snapshot.item_labels[label] == 1:
+        if label and (snapshot.item_labels[label] == 1 or is_clock_label(label)):
             # a label that names its item (not a template's 「目的」) reads as a row does:
-            # 「**ステップ2（半年〜1年半）** — カラー塗布、…」, a noun phrase as its detail included
+            # 「**ステップ2（半年〜1年半）** — カラー塗布、…」, a noun phrase as its detail included;
+            # so does a time of day, which every schedule has (「**11:00** — 同僚のレビューを受ける。」)
             return f"**{label}** — {text}"
         if self.fragments.is_fragment(text):
             return None
@@ -445,7 +471,8 @@ class ExtractiveAnswerer:
         draft.lines.append(f"{first[2]} [{draft.cite(first[1], first[2])}]")
         if rest:
             draft.lines.append("")
-            draft.lines += [f"- {text} [{draft.cite(section, text)}]" for _, section, text in rest]
+            points = _one_line_per_item([(section, text) for _, section, text in rest])
+            draft.lines += [f"- {text} [{draft.cite(section, text)}]" for section, text in points]
 
     def _items_of(self, ctx: AnswerContext, section: int) -> list[tuple[str, int]]:
         """The items a section offers: its table rows, its list items, or its subsections."""
@@ -644,13 +671,7 @@ class ExtractiveAnswerer:
                 details.append((unit, short))
                 if len(details) == OUTLINE_DETAILS:
                     break
-        lines: list[str] = []
-        for _unit, text in sorted(details):  # two sentences of one labelled item: one line, one label
-            label, _, rest = text.partition(" — ")
-            if lines and label.startswith("**") and lines[-1].startswith(label + " — "):
-                lines[-1] += ("" if lines[-1].endswith(("。", "！", "？")) else " ") + rest
-            else:
-                lines.append(text)
+        lines = [text for _, text in _one_line_per_item([(top, text) for _unit, text in sorted(details)])]
         self._write_items(ctx, draft, parent, items, numbered=numbered, details={top: lines})
 
     def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:

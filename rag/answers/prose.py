@@ -70,6 +70,15 @@ def item_label(line: str) -> str:
     return found.group(1).strip() if found else ""
 
 
+_CLOCK = re.compile(r"^\d{1,2}[:：]\d{2}")
+
+
+def is_clock_label(label: str) -> bool:
+    """The label is a time of day (「11:00」, 「9:30 出社」): in a schedule it names its item, though
+    every schedule of the collection has one."""
+    return bool(_CLOCK.match(label))
+
+
 def strip_label(text: str) -> str:
     """「詳細: 経営層と…」 → 「経営層と…」 (a short label before a colon is dropped)."""
     return _LABEL.sub("", text.strip(), count=1)
