@@ -15,6 +15,13 @@ else the family's closest sentence and then each subsection's heading and first 
 Such an outline (and a steps answer) also quotes, under the subsection the ranker put first,
 its :data:`OUTLINE_DETAILS` closest sentences not shown yet.
 
+Two questions every job seeker asks are answered from the guide's template, whichever
+subsection the ranker chose: what the job itself is or does (the guide's sentence that says
+what the job is, then every subsection of its duties section; :meth:`ExtractiveAnswerer._overview`)
+and what an interview asks (the interview section's own list of questions, not its preparation
+tips or 「逆質問」; :meth:`ExtractiveAnswerer._interview_questions`). The sections are found by
+the calibration's section typer.
+
 Retrieval often has the right section second rather than first: when the fitted ranker gives
 another section at least :data:`RELATED_RATIO` of the first one's probability, the answer goes
 on with that section under its title (its items for a list question, else its closest
