@@ -380,10 +380,8 @@ class ExtractiveAnswerer:
         tops = [s for s in range(*entry.sections) if layout.section_depth[s] == 0]
         kind = {t: next((s for s in tops if SECTION_TYPES[int(types[s])] == t), None) for t in ("overview", "duties")}
         duties = kind["duties"]
-        children = self._children(snapshot, duties) if duties is not None else []
-        numbered = [c for c in children if self._is_numbered(snapshot, c)]
-        children = numbered if len(numbered) >= 2 else children
-        if duties is None or len(children) < 2:
+        children = (self._numbered_family(snapshot, duties) or self._children(snapshot, duties)) if duties is not None else []
+        if len(children) < 2:
             return False
         overview = [kind["overview"], *self._children(snapshot, kind["overview"])] if kind["overview"] is not None else []
         if lead in overview and len(self._items_of(ctx, lead)) >= MIN_LIST_ITEMS:
@@ -392,9 +390,8 @@ class ExtractiveAnswerer:
         # else the overview's sentence closest to the question
         scored = sorted(self._unit_scores(snapshot, overview, ctx.vector), key=lambda u: -u[2])
         readable = [(s, t) for u, s, _ in scored if (t := self._readable(snapshot, u, ctx.language)) is not None]
-        ranks = [definition_rank(t, names) for _, t in readable]
-        definitions = sorted((r, i) for i, r in enumerate(ranks) if r is not None)
-        for section, text in [readable[definitions[0][1]]] if definitions else readable[:1]:
+        defined = [(r, i) for i, (_, t) in enumerate(readable) if (r := definition_rank(t, names)) is not None]
+        for section, text in [readable[min(defined)[1]]] if defined else readable[:1]:
             draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
         self._write_items(ctx, draft, duties, [(self._child_text(ctx, c), c) for c in children], numbered=False)
         return True
@@ -412,7 +409,7 @@ class ExtractiveAnswerer:
         calibration = snapshot.calibration
         if calibration is None or not asks_interview_questions(ctx.question):
             return None
-        top = lead if snapshot.layout.section_depth[lead] == 0 else int(snapshot.layout.section_parent[lead])
+        top = int(snapshot.layout.section_parent[lead])  # the lead itself when it is top-level
         if SECTION_TYPES[int(section_types(snapshot, calibration)[top])] != "interview":
             return None
         if lead != top and _QUESTIONS_HEADING.search(snapshot.sections[lead].heading_path[-1]):
@@ -420,11 +417,7 @@ class ExtractiveAnswerer:
         structure = parse(snapshot.sections[top].text)
         if not structure.tables and len(self._top_items(structure)) < MIN_LIST_ITEMS:
             return None  # its questions are its subsections, or it has none: the usual answer
-        items = self._items_of(ctx, top)
-        intro = self._prose_lead(ctx, top)
-        if intro is not None:
-            draft.lines += [f"{intro} [{draft.cite(top, intro)}]", ""]
-        self._write_items(ctx, draft, top, items, numbered=False)
+        self._write_led_items(ctx, draft, top, self._items_of(ctx, top))
         return top
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int, *, points: int | None = None) -> None:
@@ -543,12 +536,16 @@ class ExtractiveAnswerer:
         that duty."""
         items = self._items_of(ctx, lead)
         if len(items) >= 2:
-            intro = self._prose_lead(ctx, lead)
-            if intro is not None:
-                draft.lines += [f"{intro} [{draft.cite(lead, intro)}]", ""]
-            self._write_items(ctx, draft, lead, items, numbered=False)
+            self._write_led_items(ctx, draft, lead, items)
             return True
         return False
+
+    def _write_led_items(self, ctx: AnswerContext, draft: _Draft, section: int, items: list[tuple[str, int]]) -> None:
+        """``items`` of ``section`` after the section's own sentence before them (:meth:`_prose_lead`)."""
+        intro = self._prose_lead(ctx, section)
+        if intro is not None:
+            draft.lines += [f"{intro} [{draft.cite(section, intro)}]", ""]
+        self._write_items(ctx, draft, section, items, numbered=False)
 
     def _prose_lead(self, ctx: AnswerContext, section: int) -> str | None:
         """The readable sentence closest to the question among those the section writes before
