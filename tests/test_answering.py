@@ -181,6 +181,35 @@ def test_a_question_whether_something_is_needed_is_led_by_what_the_guide_require
     assert answer.text.splitlines()[0].startswith("パン職人として働くために必須の資格はありません。")
 
 
+def test_a_lead_that_states_a_view_is_shown_with_the_sentence_that_turns_it(write_guide, make_assistant):
+    """「AIに仕事を奪われる？」: the closest sentence states the fear; the next sentence of its
+    paragraph, which opens with a turn (「しかし…」), is the guide's answer and comes with it. A
+    next sentence that does not turn what the lead said is not added."""
+    write_guide(
+        "baker",
+        text=_baker_guide(
+            """
+            ## 6️⃣ パン職人の将来展望
+
+            「パン作りはいずれ機械とAIに奪われる仕事だ」という声を耳にすることがあります。しかし実際には、手作りのパンを求める客は増えており、職人の技術の価値はむしろ高まっています。
+
+            ### 1. 製造の自動化
+
+            大手の工場では、生地の計量や分割を機械が担うようになりました。小さな店では今も職人が生地の状態を手で確かめています。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    ctx = assistant._context("パン職人の仕事はAIに奪われる？", None, None)
+    first = assistant.answerer.compose(ctx, shape="explanation").text.splitlines()[0]
+    assert first.startswith("「パン作りはいずれ機械とAIに奪われる仕事だ」という声を耳にすることがあります。しかし実際には、")
+    assert first.count("[") == 1  # one quote, one citation
+    ctx = assistant._context("パン工場では機械が何を担っていますか？", None, None)
+    first = assistant.answerer.compose(ctx, shape="explanation").text.splitlines()[0]
+    assert first.startswith("大手の工場では、生地の計量や分割を機械が担うようになりました。")
+    assert "小さな店では" not in first
+
+
 def test_two_sentences_of_one_labelled_item_are_one_point_and_a_time_names_its_item():
     from rag.answers.compose import _one_line_per_item
     from rag.answers.prose import is_clock_label

@@ -22,6 +22,11 @@ and what an interview asks (the interview section's own list of questions, not i
 tips or 「逆質問」; :meth:`ExtractiveAnswerer._interview_questions`). The sections are found by
 the calibration's section typer.
 
+A lead sentence that states a view the guide goes on to turn (「『AIに代替される』という議論は
+たびたび話題になります。」) is shown with the next sentence of its paragraph when that one opens
+with a turn (「確かに…が」「しかし実際には…」, :meth:`ExtractiveAnswerer._sequel`): alone, it
+would answer "will AI replace it?" with the fear, not with what the guide says of it.
+
 Retrieval often has the right section second rather than first: when the fitted ranker gives
 another section at least :data:`RELATED_RATIO` of the first one's probability, the answer goes
 on with that section under its title (its items for a list question, else its closest
@@ -111,6 +116,8 @@ ANSWER_RANKS = 3
 OUTLINE_DETAILS = 2
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 _TERMS = BigramTokenizer()
+# A sentence that turns what the sentence before it said (「確かに…が」「しかし実際には…」).
+_TURN = re.compile(r"^(?:しかし|一方|ただし|確かに|実際に|とはいえ|それでも|むしろ|もっとも|ですが|でも、)")
 # A subsection that is itself about what is asked (「…の面接で問われること」「よく聞かれる質問」;
 # not 「逆質問」, the questions for the interviewer).
 _QUESTIONS_HEADING = re.compile(r"(?<!逆)質問|問われ|聞かれ|\bquestions?\b", re.IGNORECASE)
@@ -313,6 +320,37 @@ class ExtractiveAnswerer:
             return None
         return text
 
+    def _sequel(self, snapshot: IndexSnapshot, unit: int, language: str) -> tuple[int, str] | None:
+        """The sentence after ``unit`` in its prose paragraph, when it turns what that one said
+        (:data:`_TURN`: 「確かに…が」「しかし実際には…」): a lead that states a view the guide
+        goes on to answer (「『AIに代替される』という議論は…」) is shown with the answer."""
+        nxt = unit + 1
+        if nxt >= len(snapshot.units):
+            return None
+        here, there = snapshot.units[unit], snapshot.units[nxt]
+        if here.line != there.line or snapshot.chunks[here.chunk].section != snapshot.chunks[there.chunk].section:
+            return None
+        if self._item_label(snapshot, unit) or self._row_of(snapshot, unit) is not None:
+            return None
+        text = self._readable(snapshot, nxt, language)
+        if text is None or announces(text):
+            return None
+        if not _TURN.match(text):
+            return None
+        return nxt, text
+
+    def _with_sequel(self, snapshot: IndexSnapshot, unit: int, text: str, language: str) -> str:
+        """``text`` (unit ``unit``'s readable form) with its :meth:`_sequel`, if any."""
+        sequel = self._sequel(snapshot, unit, language)
+        return text if sequel is None else text + sequel[1]
+
+    def _lead_with_sequel(self, ctx: AnswerContext, sections: list[int], text: str) -> str:
+        """``text``, a readable sentence of ``sections``, with its :meth:`_sequel`."""
+        for unit, _section, _ in self._unit_scores(ctx.snapshot, sections, ctx.vector):
+            if self._readable(ctx.snapshot, unit, ctx.language) == text:
+                return self._with_sequel(ctx.snapshot, unit, text, ctx.language)
+        return text
+
     @staticmethod
     def _item_label(snapshot: IndexSnapshot, unit: int) -> str:
         """The label of the list item a unit was taken from ("" when none)."""
@@ -450,7 +488,12 @@ class ExtractiveAnswerer:
             text = shorten(" ".join(parse(snapshot.sections[lead].text).sentences) or snapshot.sections[lead].text, 200)
             draft.lines.append(f"{text} [{draft.cite(lead, text)}]")
             return
-        first, rest = chosen[0], sorted(chosen[1:], key=lambda c: c[0])
+        first = chosen[0]
+        sequel = self._sequel(snapshot, first[0], ctx.language)
+        if sequel is not None:  # the lead with the sentence that turns it; not again as a point
+            first = (first[0], first[1], first[2] + sequel[1])
+            chosen = [c for c in chosen if c[0] != sequel[0]]
+        rest = sorted(chosen[1:], key=lambda c: c[0])
         rows = [c for c in chosen if self._row_of(snapshot, c[0]) is not None]
         if len(rows) >= 2 and len({snapshot.units[c[0]].chunk for c in rows}) >= 2:
             # several rows of one table answer it: the reader gets the whole table, in order,
@@ -562,7 +605,7 @@ class ExtractiveAnswerer:
                 continue
             text = self._readable(snapshot, unit, ctx.language)
             if text is not None and not announces(text):
-                return text
+                return self._with_sequel(snapshot, unit, text, ctx.language)
         return None
 
     def _steps(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
@@ -631,7 +674,8 @@ class ExtractiveAnswerer:
 
     def _closest_lead(self, ctx: AnswerContext, draft: _Draft, sections: list[int]) -> str:
         """Lead an outline of subsections (``sections[1:]``, each shown by its first sentence)
-        with the sentence of the family closest to the question, unless the outline shows it.
+        with the sentence of the family closest to the question (and the sentence that turns
+        it, :meth:`_sequel`), unless the outline shows it.
 
         A question that asks where to begin (「最初にどれから」) over numbered steps is led by
         the first step instead: the guide's order is its answer. Returns the sentence shown
@@ -648,6 +692,7 @@ class ExtractiveAnswerer:
         section, text = self._closest_sentence(ctx, sections)
         firsts = {fold(self._first_sentence(ctx, c)) for c in sections[1:]}
         if text and fold(shorten(text, ITEM_CHARS)) not in firsts:
+            text = self._lead_with_sequel(ctx, sections, text)
             draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
             return text
         return ""
