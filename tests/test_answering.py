@@ -8,6 +8,7 @@ import pytest
 
 from rag.answers.prose import FragmentDetector, announces, is_pointer, item_label, row_text, strip_label
 from rag.answers.shape import (
+    amount_in_asked_unit,
     asks_first,
     asks_interview_questions,
     asks_need,
@@ -208,6 +209,46 @@ def test_a_lead_that_states_a_view_is_shown_with_the_sentence_that_turns_it(writ
     first = assistant.answerer.compose(ctx, shape="explanation").text.splitlines()[0]
     assert first.startswith("大手の工場では、生地の計量や分割を機械が担うようになりました。")
     assert "小さな店では" not in first
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "answers"),
+    [
+        ("勉強時間はどのくらい必要ですか？", "合格までに一般に3,000〜5,000時間程度とも言われます。", True),
+        ("勉強時間はどのくらい必要ですか？", "試験は年1回、8月に3日間行われます。", False),
+        ("働きながらだと何年かかる？", "社会人であれば2〜3年以上かかることが多いです。", True),
+        ("働きながらだと何年かかる？", "1年目は基礎を固めることが最大のテーマです。", False),
+        ("年収はどれくらいが相場ですか？", "マネージャー昇格時に年収1,000万円前後に達します。", True),
+        ("How long does it take?", "養成課程は3年から4年です。", True),
+    ],
+)
+def test_an_amount_question_knows_the_unit_it_asks_in(question, text, answers):
+    unit = amount_in_asked_unit(question)
+    assert unit is not None and bool(unit.search(text)) is answers
+    assert amount_in_asked_unit("どのくらい難しい？") is None
+
+
+def test_an_amount_question_is_led_by_a_number_in_the_asked_unit(write_guide, make_assistant):
+    """「勉強時間はどのくらい？」: the sentence that states hours leads, not a closer one that
+    states a date (any number would do for a question that names no unit)."""
+    write_guide(
+        "baker",
+        text=_baker_guide(
+            """
+            ## 7️⃣ パン職人になるための学習方法
+
+            ### 製パン技能検定の勉強
+
+            製パン技能検定の勉強時間は、試験の実施日である毎年8月に向けて計画します。
+            検定の勉強では、製法の理論と衛生管理を学びます。
+            検定の学科と実技に合格するまでの勉強時間は、一般に200〜300時間ほどと言われます。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    ctx = assistant._context("製パン技能検定の勉強時間はどのくらい必要ですか？", None, None)
+    answer = assistant.answerer.compose(ctx, shape="explanation")
+    assert answer.text.splitlines()[0].startswith("検定の学科と実技に合格するまでの勉強時間は、一般に200〜300時間")
 
 
 def test_two_sentences_of_one_labelled_item_are_one_point_and_a_time_names_its_item():

@@ -75,6 +75,7 @@ from .prose import (
     strip_label,
 )
 from .shape import (
+    amount_in_asked_unit,
     asked_topics,
     asks_definition,
     asks_first,
@@ -628,6 +629,11 @@ class ExtractiveAnswerer:
         window, original = ANSWER_RANKS, ranked
         answers: Callable[[str], bool]
         if asks_amount(ctx.question):
+            unit = amount_in_asked_unit(ctx.question)
+            if unit is not None:  # a number in the asked unit first (「3,000〜5,000時間」), else any
+                found = self._first_answering(ctx, ranked, len(ranked), lambda text: bool(unit.search(text)))
+                if found is not None:
+                    return [found, *(u for u in original if u != found)]
             answers = holds_number
         elif asks_need(ctx.question):
             answers = states_need
@@ -641,16 +647,25 @@ class ExtractiveAnswerer:
             answers = lambda text: defines(text, names)  # noqa: E731
         else:
             return ranked
+        found = self._first_answering(ctx, ranked, window, answers)
+        return original if found is None else [found, *(u for u in original if u != found)]
+
+    def _first_answering(
+        self, ctx: AnswerContext, ranked: list[tuple[int, int, float]], window: int, answers: Callable[[str], bool]
+    ) -> tuple[int, int, float] | None:
+        """The first of the ``window`` first readable units of ``ranked`` that ``answers`` (in
+        itself or its item's label), or None."""
         seen = 0
-        for i, (unit, _section, _score) in enumerate(ranked):
+        for entry in ranked:
+            unit = entry[0]
             if self._readable(ctx.snapshot, unit, ctx.language) is None:
                 continue
             if answers(ctx.snapshot.units[unit].text) or answers(self._item_label(ctx.snapshot, unit)):
-                return [ranked[i], *(u for u in original if u != ranked[i])]
+                return entry
             seen += 1
             if seen == window:
                 break
-        return original
+        return None
 
     @staticmethod
     def _subject_names(ctx: AnswerContext, section: int) -> list[str]:
