@@ -471,7 +471,7 @@ class ExtractiveAnswerer:
             pinned = set(ctx.ranking.pinned)
             scored = [u for u in scored if snapshot.units[u[0]].chunk in pinned] or scored
         best_first = sorted(scored, key=lambda u: -u[2])
-        own_first = self._answering_first(ctx, sorted(scored, key=lambda u: (u[1] != lead, -u[2])))
+        own_first = self._answering_first(ctx, sorted(scored, key=lambda u: (u[1] != lead, -u[2])), related=points is not None)
         chosen: list[tuple[int, int, str]] = []
         seen: set[str] = set()
         for pool in (own_first, best_first):
@@ -620,18 +620,23 @@ class ExtractiveAnswerer:
         self._outline(ctx, draft, parent, family, numbered=True)
         return True
 
-    def _answering_first(self, ctx: AnswerContext, ranked: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+    def _answering_first(
+        self, ctx: AnswerContext, ranked: list[tuple[int, int, float]], *, related: bool = False
+    ) -> list[tuple[int, int, float]]:
         """``ranked`` units (closest first), with the first of the :data:`ANSWER_RANKS` closest
         that answers the kind of question moved to the front: one that states a number (in
-        itself or its item's label) for an amount, a requirement for "is it needed?"; for "what
-        does X do?", the sentence of the closest one's section, at any rank, that opens on the
-        job (or on what the question asks about) as its topic (「データサイエンティストは、…」)."""
+        itself or its item's label) for an amount — in the unit the question asks in at any rank
+        (「3,000〜5,000時間」), unless ``related`` (a related part quotes only its closest
+        sentences) — a requirement for "is it needed?"; for "what does X do?", the sentence of
+        the closest one's section, at any rank, that opens on the job (or on what the question
+        asks about) as its topic (「データサイエンティストは、…」)."""
         window, original = ANSWER_RANKS, ranked
         answers: Callable[[str], bool]
         if asks_amount(ctx.question):
             unit = amount_in_asked_unit(ctx.question)
             if unit is not None:  # a number in the asked unit first (「3,000〜5,000時間」), else any
-                found = self._first_answering(ctx, ranked, len(ranked), lambda text: bool(unit.search(text)))
+                reach = window if related else len(ranked)
+                found = self._first_answering(ctx, ranked, reach, lambda text: bool(unit.search(text)))
                 if found is not None:
                     return [found, *(u for u in original if u != found)]
             answers = holds_number
