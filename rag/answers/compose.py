@@ -345,13 +345,6 @@ class ExtractiveAnswerer:
         sequel = self._sequel(snapshot, unit, language)
         return text if sequel is None else text + sequel[1]
 
-    def _lead_with_sequel(self, ctx: AnswerContext, sections: list[int], text: str) -> str:
-        """``text``, a readable sentence of ``sections``, with its :meth:`_sequel`."""
-        for unit, _section, _ in self._unit_scores(ctx.snapshot, sections, ctx.vector):
-            if self._readable(ctx.snapshot, unit, ctx.language) == text:
-                return self._with_sequel(ctx.snapshot, unit, text, ctx.language)
-        return text
-
     @staticmethod
     def _item_label(snapshot: IndexSnapshot, unit: int) -> str:
         """The label of the list item a unit was taken from ("" when none)."""
@@ -682,15 +675,15 @@ class ExtractiveAnswerer:
             return topics
         return list(aliases_of(ctx.snapshot.guides[ctx.snapshot.sections[section].guide]))
 
-    def _closest_sentence(self, ctx: AnswerContext, sections: list[int]) -> tuple[int, str]:
-        """The readable sentence or row of ``sections`` closest to the question, with its
-        section (``(-1, "")`` when none is readable)."""
+    def _closest_sentence(self, ctx: AnswerContext, sections: list[int]) -> tuple[int, int, str]:
+        """The readable sentence or row of ``sections`` closest to the question: its unit, its
+        section and its text (``(-1, -1, "")`` when none is readable)."""
         scored = self._unit_scores(ctx.snapshot, sections, ctx.vector)
         for unit, section, _ in self._answering_first(ctx, sorted(scored, key=lambda u: -u[2])):
             text = self._readable(ctx.snapshot, unit, ctx.language)
             if text is not None:
-                return section, text
-        return -1, ""
+                return unit, section, text
+        return -1, -1, ""
 
     def _closest_lead(self, ctx: AnswerContext, draft: _Draft, sections: list[int]) -> str:
         """Lead an outline of subsections (``sections[1:]``, each shown by its first sentence)
@@ -704,15 +697,15 @@ class ExtractiveAnswerer:
         steps = [c for c in sections[1:] if self._is_numbered(snapshot, c)]
         if len(steps) >= 2 and asks_first(ctx.question):
             first = steps[0]
-            text = self._closest_sentence(ctx, [first])[1] or self._first_sentence(ctx, first)
+            text = self._closest_sentence(ctx, [first])[2] or self._first_sentence(ctx, first)
             title = heading_title(strip_item_number(snapshot.sections[first].heading_path[-1]))
             line = TEXT[ctx.language]["first_step"].format(title=title, text=text)
             draft.lines += [f"{line} [{draft.cite(first, text)}]", ""]
             return text
-        section, text = self._closest_sentence(ctx, sections)
+        unit, section, text = self._closest_sentence(ctx, sections)
         firsts = {fold(self._first_sentence(ctx, c)) for c in sections[1:]}
         if text and fold(shorten(text, ITEM_CHARS)) not in firsts:
-            text = self._lead_with_sequel(ctx, sections, text)
+            text = self._with_sequel(ctx.snapshot, unit, text, ctx.language)
             draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
             return text
         return ""
