@@ -73,6 +73,7 @@ from .prose import (
     row_text,
     shorten,
     strip_label,
+    turns,
 )
 from .shape import (
     amount_in_asked_unit,
@@ -117,8 +118,6 @@ ANSWER_RANKS = 3
 OUTLINE_DETAILS = 2
 _LISTED_GUIDES = 10  # an abstention names at most this many of the indexed guides
 _TERMS = BigramTokenizer()
-# A sentence that turns what the sentence before it said (「確かに…が」「しかし実際には…」).
-_TURN = re.compile(r"^(?:しかし|一方|ただし|確かに|実際に|とはいえ|それでも|むしろ|もっとも|ですが|でも、)")
 # A subsection that is itself about what is asked (「…の面接で問われること」「よく聞かれる質問」;
 # not 「逆質問」, the questions for the interviewer).
 _QUESTIONS_HEADING = re.compile(r"(?<!逆)質問|問われ|聞かれ|\bquestions?\b", re.IGNORECASE)
@@ -323,7 +322,7 @@ class ExtractiveAnswerer:
 
     def _sequel(self, snapshot: IndexSnapshot, unit: int, language: str) -> tuple[int, str] | None:
         """The sentence after ``unit`` in its prose paragraph, when it turns what that one said
-        (:data:`_TURN`: 「確かに…が」「しかし実際には…」): a lead that states a view the guide
+        (:func:`~rag.answers.prose.turns`: 「確かに…が」「しかし実際には…」): a lead that states a view the guide
         goes on to answer (「『AIに代替される』という議論は…」) is shown with the answer."""
         nxt = unit + 1
         if nxt >= len(snapshot.units):
@@ -334,9 +333,7 @@ class ExtractiveAnswerer:
         if self._item_label(snapshot, unit) or self._row_of(snapshot, unit) is not None:
             return None
         text = self._readable(snapshot, nxt, language)
-        if text is None or announces(text):
-            return None
-        if not _TURN.match(text):
+        if text is None or announces(text) or not turns(text):
             return None
         return nxt, text
 
@@ -623,30 +620,23 @@ class ExtractiveAnswerer:
         sentences) — a requirement for "is it needed?"; for "what does X do?", the sentence of
         the closest one's section, at any rank, that opens on the job (or on what the question
         asks about) as its topic (「データサイエンティストは、…」)."""
-        window, original = ANSWER_RANKS, ranked
-        answers: Callable[[str], bool]
+        found: tuple[int, int, float] | None = None
         if asks_amount(ctx.question):
             unit = amount_in_asked_unit(ctx.question)
             if unit is not None:  # a number in the asked unit first (「3,000〜5,000時間」), else any
-                reach = window if related else len(ranked)
+                reach = ANSWER_RANKS if related else len(ranked)
                 found = self._first_answering(ctx, ranked, reach, lambda text: bool(unit.search(text)))
-                if found is not None:
-                    return [found, *(u for u in original if u != found)]
-            answers = holds_number
+            if found is None:
+                found = self._first_answering(ctx, ranked, ANSWER_RANKS, holds_number)
         elif asks_need(ctx.question):
-            answers = states_need
+            found = self._first_answering(ctx, ranked, ANSWER_RANKS, states_need)
         elif asks_definition(ctx.question) and ranked:
             # 「PdMって何する人？」: the sentence of the closest section that says what the job
             # (or the thing asked about) is, wherever it stands in the section
             names = self._subject_names(ctx, ranked[0][1])
-            home = ranked[0][1]
-            ranked = [u for u in ranked if u[1] == home]
-            window = len(ranked)
-            answers = lambda text: defines(text, names)  # noqa: E731
-        else:
-            return ranked
-        found = self._first_answering(ctx, ranked, window, answers)
-        return original if found is None else [found, *(u for u in original if u != found)]
+            home = [u for u in ranked if u[1] == ranked[0][1]]
+            found = self._first_answering(ctx, home, len(home), lambda text: defines(text, names))
+        return ranked if found is None else [found, *(u for u in ranked if u != found)]
 
     def _first_answering(
         self, ctx: AnswerContext, ranked: list[tuple[int, int, float]], window: int, answers: Callable[[str], bool]

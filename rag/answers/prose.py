@@ -48,6 +48,16 @@ def announces(sentence: str) -> bool:
     return is_pointer(sentence) or bool(_ANNOUNCES.search(sentence.strip()))
 
 
+# A sentence that turns what the sentence before it said (「確かに…が」「しかし実際には…」).
+_TURN = re.compile(r"^(?:しかし|一方|ただし|確かに|実際に|とはいえ|それでも|むしろ|もっとも|ですが|でも、)")
+
+
+def turns(sentence: str) -> bool:
+    """True for a sentence that opens by turning what the one before it said (「確かに…が」
+    「しかし実際には…」): with that one it answers, after a sentence stating a view."""
+    return bool(_TURN.match(sentence))
+
+
 def is_pointer(sentence: str) -> bool:
     """True for a sentence that only announces what comes next."""
     return bool(_POINTER.search(sentence.strip()))

@@ -80,23 +80,23 @@ def states_need(text: str) -> bool:
 # 「2〜3年」「約400万円」): a sentence that states a number in the asked unit answers before one
 # that states any number (「8月に3日間」 does not say how many hours of study).
 _NUMBER = r"[0-9０-９][0-9０-９,，.．]*\s*(?:[〜～~\-－]\s*[0-9０-９][0-9０-９,，.．]*\s*)?(?:万|千|百)?\s*"
-_UNITS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"何時間|時間(?:は|が|って|を|で|く?らい|ほど)|\bhours?\b", re.IGNORECASE), r"時間"),
-    (re.compile(r"何[かヶケカ]月|[かヶケカ]月(?:く?らい|ほど)|\bmonths?\b", re.IGNORECASE), r"(?:[かヶケカ]月|年)"),
-    (re.compile(r"何年|年数|年(?:く?らい|ほど)|\byears?\b|\bhow long\b", re.IGNORECASE), r"(?:年|[かヶケカ]月)"),
-    (re.compile(r"年収|月収|給[料与]|報酬|収入|初任給|月給|時給|いくら|何円|\bsalary\b|\bpay\b|\bearn|\bincome\b|\bhow much\b", re.IGNORECASE), r"円"),
-    (re.compile(r"合格率|割合|何割|何[%％]|\bpass rate\b|\bpercent", re.IGNORECASE), r"(?:[%％]|割)"),
-    (re.compile(r"何人|人数|\bhow many people\b", re.IGNORECASE), r"(?:人|名)"),
+_UNITS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (re.compile(asks, re.IGNORECASE), re.compile(_NUMBER + unit + r"(?!目)"))  # 「1年目」 is a year of service
+    for asks, unit in (
+        (r"何時間|時間(?:は|が|って|を|で|く?らい|ほど)|\bhours?\b", r"時間"),
+        (r"何[かヶケカ]月|[かヶケカ]月(?:く?らい|ほど)|\bmonths?\b", r"(?:[かヶケカ]月|年)"),
+        (r"何年|年数|年(?:く?らい|ほど)|\byears?\b|\bhow long\b", r"(?:年|[かヶケカ]月)"),
+        (r"年収|月収|給[料与]|報酬|収入|初任給|月給|時給|いくら|何円|\bsalary\b|\bpay\b|\bearn|\bincome\b|\bhow much\b", r"円"),
+        (r"合格率|割合|何割|何[%％]|\bpass rate\b|\bpercent", r"(?:[%％]|割)"),
+        (r"何人|人数|\bhow many people\b", r"(?:人|名)"),
+    )
 )
 
 
 def amount_in_asked_unit(question: str) -> re.Pattern[str] | None:
     """A pattern for a number in the unit an amount question asks in, or None when the question
     names no unit (「どのくらい難しい？」)."""
-    for asks, unit in _UNITS:
-        if asks.search(question):
-            return re.compile(_NUMBER + unit + r"(?!目)")  # 「1年目」 is a year of service, not a duration
-    return None
+    return next((amount for asks, amount in _UNITS if asks.search(question)), None)
 
 
 # Asks what the job (or a thing) is or does (「SREって何する仕事？」「看護師とは？」, "what does a
