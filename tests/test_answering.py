@@ -12,6 +12,7 @@ from rag.answers.shape import (
     asks_first,
     asks_interview_questions,
     asks_need,
+    asks_schedule,
     asks_what_job_does,
     definition_rank,
     shape_by_rules,
@@ -373,6 +374,9 @@ def test_definitions_are_told_from_sentences_about_the_job():
     assert definition_rank("看護師の仕事は多岐にわたります。", names) is None  # another topic
     assert definition_rank("しかし実際の看護師は、より広い領域を担う専門職です。", names) is None  # a reply
     assert definition_rank("SREの役割をたとえるなら、サービスの「主治医」です。", names) is None
+    # 「…のが看護師なのです」 says what the job is; 「そこで登場するのが…」 answers the sentence before it
+    assert definition_rank("その全体に責任を持つのが看護師なのです。", names) == 0
+    assert definition_rank("そこで登場するのが、看護師です。", names) is None
 
 
 def test_what_a_job_does_is_its_definition_then_its_duties(seed_assistant):
@@ -395,6 +399,71 @@ def test_what_a_job_does_is_its_definition_then_its_duties(seed_assistant):
         assert [c.heading_path[-1] for c in answer.citations[1:]] == numbered
     day = seed_assistant.ask("CISOの1日ってどんな感じ？")
     assert len(_items(day.text)) < 7
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("PdMの1日のスケジュールってどんな感じ？", True),
+        ("保育士の1日の流れを教えていただけますか。", True),
+        ("What would a typical day look like for me then?", True),
+        ("編集者の1週間はどう過ぎますか？", True),
+        ("宅建の試験日程はいつ？", False),
+        ("年収はどれくらい？", False),
+    ],
+)
+def test_asks_schedule(question, asks):
+    assert asks_schedule(question) is asks
+
+
+def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
+    """「1日の流れは？」 on a day-in-the-life section gets every entry of its schedule in order,
+    whatever shape was guessed; another question on the same section gets its closest lines."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rag.retrieval import Ranking
+
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 2️⃣ 主な業務
+
+            パン職人は、仕込みから焼成、販売までを担います。
+
+            ### パン職人のある1日
+
+            街のベーカリーで働く3年目のパン職人の一日です。
+
+            *   **4:00 出勤・仕込み:** 前日に仕込んだ生地の発酵具合を確かめます。
+            *   **5:30 成形:** 生地を分割し、形を整えます。
+            *   **7:00 焼成:** オーブンの温度を見ながら次々に焼き上げます。
+            *   **10:00 品出し:** 焼き上がったパンを店頭に並べます。
+            *   **12:00 休憩:** 交代で昼食をとります。
+            *   **14:00 翌日の仕込み:** 翌日分の生地を仕込み、冷蔵庫で寝かせます。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+    section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == "パン職人のある1日")
+
+    def answered(question: str):
+        ctx = assistant._context(question, None, None)
+        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
+        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
+        scores[first] = ctx.ranking.scores.max()
+        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
+        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
+        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+
+    day = answered("パン職人の1日のスケジュールはどんな感じですか？")
+    times = re.findall(r"^- \*\*(\d{1,2}:\d{2})", day.text, flags=re.MULTILINE)
+    assert times == ["4:00", "5:30", "7:00", "10:00", "12:00", "14:00"]
+    assert day.items == (6, 6)
+    other = answered("焼成で気をつけることは？")
+    assert len(re.findall(r"^- \*\*\d{1,2}:\d{2}", other.text, flags=re.MULTILINE)) < 6
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ from .prose import (
     is_clock_label,
     is_list_item,
     is_pointer,
+    is_schedule_entry,
     item_label,
     row_text,
     shorten,
@@ -82,6 +83,7 @@ from .shape import (
     asks_first,
     asks_interview_questions,
     asks_need,
+    asks_schedule,
     asks_what_job_does,
     defines,
     definition_rank,
@@ -370,6 +372,8 @@ class ExtractiveAnswerer:
             asked = self._interview_questions(ctx, draft, lead)
             if asked is not None:
                 lead, done = asked, True
+        if not done and ctx.item is None and not ranking.pinned:
+            done = self._schedule(ctx, draft, lead)
         if not done and ctx.item is None and ctx.broad and not ranking.pinned and wanted != "steps":
             widened = family(snapshot, lead)
             if widened is not None:
@@ -413,8 +417,6 @@ class ExtractiveAnswerer:
         if len(children) < 2:
             return False
         overview = [kind["overview"], *self._children(snapshot, kind["overview"])] if kind["overview"] is not None else []
-        if lead in overview and len(self._items_of(ctx, lead)) >= MIN_LIST_ITEMS:
-            return False  # the ranker found what the job is made of in its overview (「独占業務」の3項目)
         # the sentence that says what the job is (the plainest definition, then the closest);
         # else the overview's sentence closest to the question
         scored = sorted(self._unit_scores(snapshot, overview, ctx.vector), key=lambda u: -u[2])
@@ -448,6 +450,22 @@ class ExtractiveAnswerer:
             return None  # its questions are its subsections, or it has none: the usual answer
         self._write_led_items(ctx, draft, top, self._items_of(ctx, top))
         return top
+
+    def _schedule(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
+        """「1日のスケジュールってどんな感じ？」: the lead section's schedule, every entry in order.
+
+        When the question asks what a day or a week looks like and the ranker's first section is
+        a schedule (at least MIN_LIST_ITEMS items or rows that open with a time of day or a
+        weekday), the answer is that whole schedule after its own sentence before it, whatever
+        shape the classifier chose: three entries of a day are not the day. False (nothing
+        written) otherwise."""
+        if not asks_schedule(ctx.question):
+            return False
+        items = self._items_of(ctx, lead)
+        if sum(is_schedule_entry(text) for text, _ in items) < MIN_LIST_ITEMS:
+            return False
+        self._write_led_items(ctx, draft, lead, items)
+        return True
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int, *, points: int | None = None) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of

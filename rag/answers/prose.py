@@ -83,6 +83,17 @@ def item_label(line: str) -> str:
 _CLOCK = re.compile(r"^\d{1,2}[:：]\d{2}")
 
 
+# A schedule's entry opens with a time of day or a weekday (「**8:30 朝礼**」「月曜日」「Monday」).
+_SCHEDULE_ENTRY = re.compile(
+    r"^(?:\*\*)?\s*(?:\d{1,2}[:：]\d{2}|\d{1,2}時|[月火水木金土日]曜|(?:mon|tues|wednes|thurs|fri|satur|sun)day)", re.IGNORECASE
+)
+
+
+def is_schedule_entry(text: str) -> bool:
+    """True for an item or row that opens with a time of day or a weekday (a schedule's entry)."""
+    return bool(_SCHEDULE_ENTRY.match(text.strip()))
+
+
 def is_clock_label(label: str) -> bool:
     """The label is a time of day (「11:00」, 「9:30 出社」): in a schedule it names its item, though
     every schedule of the collection has one."""

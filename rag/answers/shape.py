@@ -112,13 +112,13 @@ _ASKED_TOPIC = re.compile(r"([^\s、。,？?]{2,20}?)(?:って|とは)")
 # A sentence that opens on its topic: 「データサイエンティストは、…」「SREとは、…」.
 _TOPIC = re.compile(r"^\s*(?:\*\*)?([^、。,「」]{1,60}?)(?:\*\*)?(?:とは|は)(?![がをにでのもと])[、,]?")
 # A sentence whose predicate is the name: 「…を実現する専門職が、**SRE（…）**です。」
-_FOCUS = re.compile(r"が[、,]?\s*(?:\*\*)?([^が、。,「」]{1,60}?)(?:\*\*)?(?:です|である)[。.]?\s*$")
+_FOCUS = re.compile(r"が[、,]?\s*(?:\*\*)?([^が、。,「」]{1,60}?)(?:\*\*)?(?:なの)?(?:です|である)[。.]?\s*$")
 _PARENTHESES = re.compile(r"[（(][^）)]*[）)]")
 # A topic may carry a few words before the name (「日本の看護師」), not after it (「看護師の仕事」
 # is another topic).
 _TOPIC_SLACK = 8
 _NOT_TOPIC = ("に", "で", "と", "へ", "から", "まで", "より")
-_CONNECTIVES = ("しかし", "ただし", "また", "つまり", "一方", "実際", "そして", "さらに", "なお", "でも", "だから", "そのため")
+_CONNECTIVES = ("しかし", "ただし", "また", "つまり", "一方", "実際", "そして", "さらに", "なお", "でも", "だから", "そのため", "そこで")
 #: A definition proper ends on a copula (「…専門職です。」「…存在である。」).
 _COPULA = re.compile(r"(?:です|である|だ)[。.]?\s*$")
 
@@ -142,13 +142,13 @@ def _names_it(phrase: str, names: Sequence[str]) -> bool:
 
 def definition_rank(sentence: str, names: Sequence[str]) -> int | None:
     """How plainly the sentence says what one of ``names`` (folded) is: 0 when the name is its
-    predicate (「…を実現する専門職が、SREです。」), 1 when the name is its topic and it ends on
+    predicate (「…を実現する専門職が、SREです。」「…に責任を持つのが編集者なのです。」), 1 when the name is its topic and it ends on
     a copula (「看護師は、…専門職です。」), 2 for another sentence on that topic (「法人営業は、
     …を担います。」); None when it is not about the name (「弁護士には…」「看護師の仕事は…」)
-    or answers the sentence before it (「しかし実際の歯科衛生士は…」)."""
+    or answers the sentence before it (「しかし実際の歯科衛生士は…」「そこで登場するのが、税理士です。」)."""
     text = sentence.strip()
     focus = _FOCUS.search(text)
-    if focus and _names_it(focus.group(1), names):
+    if focus and _names_it(focus.group(1), names) and not fold(text).startswith(_CONNECTIVES):
         return 0
     match = _TOPIC.match(text)
     if not match:
@@ -167,6 +167,8 @@ def defines(sentence: str, names: Sequence[str]) -> bool:
 # What a day looks like (「毎日何してるの？」, "on a typical day"): the guide's day-in-the-life
 # section answers that, not its list of duties.
 _ASKS_DAY = re.compile(r"毎日|一日|1日|日常|\bday\b|\bdaily\b|\bshift\b", re.IGNORECASE)
+# ... and its schedule (「1日のスケジュールは？」「1週間の流れ」): a day or a week in the job, in full.
+_ASKS_SCHEDULE = re.compile(_ASKS_DAY.pattern + r"|スケジュール|タイムテーブル|1週間|一週間|\bschedule\b|\bweek\b", re.IGNORECASE)
 _EN_WHAT_DOES = re.compile(r"\bwhat (?:does|do) ([^?]{1,60}?)\s+do\b", re.IGNORECASE)
 # What may stand beside the job's name in 「<topic>って」 and still mean the job itself
 # (「地方公務員の行政職」 -> 「の」).
@@ -191,6 +193,12 @@ def asks_what_job_does(question: str, names: Sequence[str]) -> bool:
         return False
     match = _EN_WHAT_DOES.search(fold(question))
     return bool(match) and any(re.search(rf"(?<![a-z0-9]){re.escape(n)}", match.group(1)) for n in longest)
+
+
+def asks_schedule(question: str) -> bool:
+    """The question asks what a day or a week of the job looks like (「1日の流れは？」, "What
+    would a typical day look like?")."""
+    return bool(_ASKS_SCHEDULE.search(question))
 
 
 # Asks what is asked in an interview, or what to ask (「面接でよく聞かれることは？」「採用面接で
