@@ -466,6 +466,54 @@ def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
     assert len(re.findall(r"^- \*\*\d{1,2}:\d{2}", other.text, flags=re.MULTILINE)) < 6
 
 
+def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assistant):
+    """An explanation that quotes 「次のような…」 at the end of a paragraph shows the list that
+    follows it; 「次の」 inside a paragraph (the next shift) announces nothing."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rag.retrieval import Ranking
+
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 3️⃣ 必要なスキル
+
+            パン職人は、体力と根気が問われる仕事です。次のような人が、この仕事で力を発揮しやすいでしょう。
+
+            *   **朝に強い人:** 早朝からの仕込みを苦にしません。
+            *   **手先が器用な人:** 成形の美しさが売れ行きを左右します。
+            *   **数字に強い人:** 原価と廃棄を管理できます。
+
+            ### 働き方
+
+            早番は4時に始まり、次の遅番に生地を引き継ぎます。休日はシフトで決まります。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+
+    def answered(question: str, heading: str):
+        ctx = assistant._context(question, None, None)
+        section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == heading)
+        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
+        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
+        scores[first] = ctx.ranking.scores.max()
+        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
+        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
+        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+
+    fit = answered("どんな人がパン職人で力を発揮しやすい？", "3️⃣ 必要なスキル")
+    body = fit.text.split("**出典**", 1)[0]
+    assert "次のような人が、この仕事で力を発揮しやすいでしょう。" in body
+    assert [item.split("**")[1] for item in _items(fit.text)] == ["朝に強い人", "手先が器用な人", "数字に強い人"]
+    assert fit.items == (3, 3)
+    shift = answered("早番は何時から？", "働き方")
+    assert shift.shape == "explanation" and shift.items == (0, 0) and "次の遅番" in shift.text
+
+
 @pytest.mark.parametrize(
     ("question", "asks"),
     [

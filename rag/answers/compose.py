@@ -57,7 +57,7 @@ from ..documents import display_path, heading_title, strip_item_number
 from ..fitting.intent import SECTION_TYPES
 from ..index.snapshot import IndexSnapshot
 from ..naming import aliases_of
-from ..normalization import fold
+from ..normalization import fold, plain
 from ..relevance import Judgement, asks_amount, holds_number
 from ..results import Answer, Citation, Hit
 from ..retrieval import Ranking, keyword_query, section_types
@@ -71,6 +71,7 @@ from .prose import (
     is_pointer,
     is_schedule_entry,
     item_label,
+    points_forward,
     row_text,
     shorten,
     strip_label,
@@ -503,6 +504,17 @@ class ExtractiveAnswerer:
             first = (first[0], first[1], first[2] + sequel[1])
             chosen = [c for c in chosen if c[0] != sequel[0]]
         rest = sorted(chosen[1:], key=lambda c: c[0])
+        for unit, section, text in chosen if points is None else ():
+            # a quoted sentence announces the list after it (「次のような特徴を持つ人は…」): the
+            # reader gets that list, after the lead and the announcing sentence (not in a
+            # related part, which quotes its closest sentences only)
+            announced = self._announced_items(ctx, unit, section)
+            if announced:
+                draft.lines += [f"{first[2]} [{draft.cite(first[1], first[2])}]", ""]
+                if unit != first[0]:
+                    draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
+                self._write_items(ctx, draft, section, announced, numbered=False)
+                return
         rows = [c for c in chosen if self._row_of(snapshot, c[0]) is not None]
         if len(rows) >= 2 and len({snapshot.units[c[0]].chunk for c in rows}) >= 2:
             # several rows of one table answer it: the reader gets the whole table, in order,
@@ -525,6 +537,29 @@ class ExtractiveAnswerer:
             draft.lines.append("")
             points = _one_line_per_item([(section, text) for _, section, text in rest])
             draft.lines += [f"- {text} [{draft.cite(section, text)}]" for section, text in points]
+
+    def _announced_items(self, ctx: AnswerContext, unit: int, section: int) -> list[tuple[str, int]]:
+        """The items of the list or table that ``unit`` announces: the unit is the last sentence
+        of a paragraph of ``section``, refers forward (「次のような…」「以下の…」), and the block
+        right after that paragraph is a list or a table of at least MIN_LIST_ITEMS items. Empty
+        otherwise."""
+        snapshot = ctx.snapshot
+        text = plain(snapshot.units[unit].text).strip()
+        if self._row_of(snapshot, unit) is not None or not points_forward(text):
+            return []
+        at = snapshot.units[unit].line - snapshot.sections[section].line_start
+        blocks = parse(snapshot.sections[section].text).blocks
+        index = max((i for i, b in enumerate(blocks) if b.line <= at), default=None)
+        if index is None or index + 1 >= len(blocks):
+            return []
+        block, following = blocks[index], blocks[index + 1]
+        if block.kind != "paragraph" or block.sentences[-1] != text or following.kind == "paragraph":
+            return []
+        if following.table is not None:
+            items = [row_text(following.table, row, limit=ITEM_CHARS) for row in following.table.rows]
+        else:
+            items = [self._item_text(t) for t in self._top_items(Structure((following,)))]
+        return [(t, section) for t in items] if len(items) >= MIN_LIST_ITEMS else []
 
     def _items_of(self, ctx: AnswerContext, section: int) -> list[tuple[str, int]]:
         """The items a section offers: its table rows, its list items, or its subsections."""

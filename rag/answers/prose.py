@@ -48,6 +48,16 @@ def announces(sentence: str) -> bool:
     return is_pointer(sentence) or bool(_ANNOUNCES.search(sentence.strip()))
 
 
+# A sentence that points forward to what follows it (「次のような特徴を持つ人は…」「以下の資格が…」
+# 「業務は、次の3つです。」): at the end of a paragraph followed by a list, it announces that list.
+_FORWARD = re.compile(r"(?:次|以下|下記)の")
+
+
+def points_forward(sentence: str) -> bool:
+    """True for a sentence that refers to what follows it (「次のような…」「以下の…」)."""
+    return bool(_FORWARD.search(sentence))
+
+
 # A sentence that turns what the sentence before it said (「確かに…が」「しかし実際には…」).
 _TURN = re.compile(r"^(?:しかし|一方|ただし|確かに|実際に|とはいえ|それでも|むしろ|もっとも|ですが|でも、)")
 
