@@ -466,6 +466,42 @@ def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
     assert len(re.findall(r"^- \*\*\d{1,2}:\d{2}", other.text, flags=re.MULTILINE)) < 6
 
 
+def test_a_lead_that_states_a_view_comes_with_the_turn_that_answers_it(write_guide, make_assistant):
+    """A lead quoting the fear the guide reports is shown with the sentences that answer it: the
+    concession (「確かに…」) and the turn after it (「しかしその一方で…」)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rag.retrieval import Ranking
+
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 6️⃣ 将来展望
+
+            「パン職人の仕事は機械に置き換えられる」という声も聞かれます。確かに、成形の一部は機械化が進んでいます。しかしその一方で、生地の状態を見極める職人の判断の価値はむしろ高まっています。
+
+            地域の小さなベーカリーは、朝食需要とともに数を増やしています。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+    section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == "6️⃣ 将来展望")
+    ctx = assistant._context("パン職人の仕事は機械に置き換えられる？", None, None)
+    first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
+    scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
+    scores[first] = ctx.ranking.scores.max()
+    order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
+    ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
+    answer = assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+    lead = answer.text.split("\n", 1)[0]
+    assert lead.startswith("「パン職人の仕事は機械に置き換えられる」という声も聞かれます。確かに、")
+    assert "しかしその一方で、生地の状態を見極める職人の判断の価値はむしろ高まっています。 [1]" in lead
+    assert answer.text.count("確かに") == 1  # the turn is part of the lead, not a point again
+
+
 def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assistant):
     """An explanation that quotes 「次のような…」 at the end of a paragraph shows the list that
     follows it; 「次の」 inside a paragraph (the next shift) announces nothing."""

@@ -66,6 +66,7 @@ from .breadth import family
 from .prose import (
     FragmentDetector,
     announces,
+    concedes,
     is_clock_label,
     is_list_item,
     is_pointer,
@@ -323,22 +324,31 @@ class ExtractiveAnswerer:
             return None
         return text
 
-    def _sequel(self, snapshot: IndexSnapshot, unit: int, language: str) -> tuple[int, str] | None:
-        """The sentence after ``unit`` in its prose paragraph, when it turns what that one said
-        (:func:`~rag.answers.prose.turns`: 「確かに…が」「しかし実際には…」): a lead that states a view the guide
-        goes on to answer (「『AIに代替される』という議論は…」) is shown with the answer."""
-        nxt = unit + 1
-        if nxt >= len(snapshot.units):
-            return None
-        here, there = snapshot.units[unit], snapshot.units[nxt]
-        if here.line != there.line or snapshot.chunks[here.chunk].section != snapshot.chunks[there.chunk].section:
-            return None
+    def _sequel(self, snapshot: IndexSnapshot, unit: int, language: str) -> tuple[tuple[int, ...], str] | None:
+        """The sentences after ``unit`` in its prose paragraph that turn what it said
+        (:func:`~rag.answers.prose.turns`: 「確かに…が」「しかし実際には…」): a lead that states a
+        view the guide goes on to answer (「『AIに代替される』という議論は…」) is shown with the
+        answer. A concession (「確かに…」) is followed to the turn after it (「しかしその一方で…」).
+        Returns the units and their text, or None."""
         if self._item_label(snapshot, unit) or self._row_of(snapshot, unit) is not None:
             return None
-        text = self._readable(snapshot, nxt, language)
-        if text is None or announces(text) or not turns(text):
-            return None
-        return nxt, text
+        units: list[int] = []
+        texts: list[str] = []
+        here = unit
+        while len(units) < 2 and (not texts or concedes(texts[-1])):
+            nxt = here + 1
+            if nxt >= len(snapshot.units):
+                break
+            a, b = snapshot.units[here], snapshot.units[nxt]
+            if a.line != b.line or snapshot.chunks[a.chunk].section != snapshot.chunks[b.chunk].section:
+                break
+            text = self._readable(snapshot, nxt, language)
+            if text is None or announces(text) or not turns(text):
+                break
+            units.append(nxt)
+            texts.append(text)
+            here = nxt
+        return (tuple(units), "".join(texts)) if units else None
 
     def _with_sequel(self, snapshot: IndexSnapshot, unit: int, text: str, language: str) -> str:
         """``text`` (unit ``unit``'s readable form) with its :meth:`_sequel`, if any."""
@@ -502,7 +512,7 @@ class ExtractiveAnswerer:
         sequel = self._sequel(snapshot, first[0], ctx.language)
         if sequel is not None:  # the lead with the sentence that turns it; not again as a point
             first = (first[0], first[1], first[2] + sequel[1])
-            chosen = [c for c in chosen if c[0] != sequel[0]]
+            chosen = [c for c in chosen if c[0] not in sequel[0]]
         rest = sorted(chosen[1:], key=lambda c: c[0])
         for unit, section, text in chosen if points is None else ():
             # a quoted sentence announces the list after it (「次のような特徴を持つ人は…」): the

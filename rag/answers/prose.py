@@ -68,6 +68,15 @@ def turns(sentence: str) -> bool:
     return bool(_TURN.match(sentence))
 
 
+# A concession (「確かに…」「もちろん…」) grants a point before the turn that answers it.
+_CONCESSION = re.compile(r"^(?:確かに|たしかに|もちろん)")
+
+
+def concedes(sentence: str) -> bool:
+    """True for a sentence that opens by granting a point (「確かに…」): the turn comes after it."""
+    return bool(_CONCESSION.match(sentence))
+
+
 def is_pointer(sentence: str) -> bool:
     """True for a sentence that only announces what comes next."""
     return bool(_POINTER.search(sentence.strip()))
