@@ -149,7 +149,12 @@ def test_a_labelled_item_keeps_a_label_that_names_it(write_guide, make_assistant
     answer = assistant.ask("パン職人の見習いが一人前になるまで何年くらいかかる？")
     body = answer.text.split("**出典**", 1)[0]
     lines = [line for line in body.splitlines() if line.strip()]
-    assert re.match(r"^\*\*ステップ\d（[^）]*年）\*\* — ", lines[0])  # a number leads
+    # a short list is shown whole (every step with its years), each item by its label
+    assert [re.match(r"^- \*\*(ステップ\d)（[^）]*年）\*\* — ", line).group(1) for line in lines if line.startswith("- ")] == [
+        "ステップ1",
+        "ステップ2",
+        "ステップ3",
+    ]
     assert "**ステップ2（1年〜3年）** — 仕込みと焼成を任され" in body
     assert "ステップ2（1年〜3年）:" not in body  # no label leak
     learn = assistant.ask("パン職人は発酵の理屈をどう学ぶ？")
@@ -502,6 +507,61 @@ def test_a_lead_that_states_a_view_comes_with_the_turn_that_answers_it(write_gui
     assert answer.text.count("確かに") == 1  # the turn is part of the lead, not a point again
 
 
+def test_a_short_list_is_shown_whole_and_a_long_one_excerpted(write_guide, make_assistant):
+    """An explanation over a section whose own list has no more items than the explanation's
+    points shows the whole list in order; a longer list is excerpted as before."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rag.retrieval import Ranking
+
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 5️⃣ 働き方
+
+            ### 休日と勤務
+
+            パン屋の働き方には、業界特有の特徴があります。
+
+            *   **休日:** 定休日は火曜日が多く、仕入れ先の休みに合わせるためです。
+            *   **勤務時間:** 早朝4時ごろから仕込みが始まります。
+            *   **給与:** 見習いの間は月給制が一般的です。
+
+            ### 職場の種類
+
+            パン職人が働く場所はさまざまです。
+
+            *   **個人ベーカリー:** 少人数で全工程を担います。
+            *   **ホテル:** 朝食ビュッフェのパンを焼きます。
+            *   **製パン工場:** 機械を使って大量に生産します。
+            *   **カフェ:** 軽食と一緒にパンを提供します。
+            *   **百貨店:** 催事で地方のパンを売ります。
+            *   **学校給食:** 子ども向けのパンを焼きます。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    snapshot = assistant.snapshot
+
+    def answered(question: str, heading: str):
+        ctx = assistant._context(question, None, None)
+        section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == heading)
+        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
+        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
+        scores[first] = ctx.ranking.scores.max()
+        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
+        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
+        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+
+    short = answered("パン屋の休みが火曜日なのはなぜ？", "休日と勤務")
+    assert short.shape == "list" and short.items == (3, 3)
+    assert [item.split("**")[1] for item in _items(short.text)] == ["休日", "勤務時間", "給与"]
+    long = answered("ホテルのパン職人はどんな仕事をする？", "職場の種類")
+    assert long.shape == "explanation" and long.items == (0, 0)
+
+
 def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assistant):
     """An explanation that quotes 「次のような…」 at the end of a paragraph shows the list that
     follows it; 「次の」 inside a paragraph (the next shift) announces nothing."""
@@ -521,6 +581,8 @@ def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assi
             *   **朝に強い人:** 早朝からの仕込みを苦にしません。
             *   **手先が器用な人:** 成形の美しさが売れ行きを左右します。
             *   **数字に強い人:** 原価と廃棄を管理できます。
+            *   **体力のある人:** 重い粉袋を運び、一日中立って働きます。
+            *   **研究熱心な人:** 新しい配合を試し続けます。
 
             ### 働き方
 
@@ -544,8 +606,9 @@ def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assi
     fit = answered("どんな人がパン職人で力を発揮しやすい？", "3️⃣ 必要なスキル")
     body = fit.text.split("**出典**", 1)[0]
     assert "次のような人が、この仕事で力を発揮しやすいでしょう。" in body
-    assert [item.split("**")[1] for item in _items(fit.text)] == ["朝に強い人", "手先が器用な人", "数字に強い人"]
-    assert fit.items == (3, 3)
+    names = ["朝に強い人", "手先が器用な人", "数字に強い人", "体力のある人", "研究熱心な人"]
+    assert [item.split("**")[1] for item in _items(fit.text)] == names
+    assert fit.items == (5, 5)
     shift = answered("早番は何時から？", "働き方")
     assert shift.shape == "explanation" and shift.items == (0, 0) and "次の遅番" in shift.text
 
@@ -708,6 +771,7 @@ _CAREER_TABLE = """\
 | 職人 | 仕込みから焼成まで一人で担当 | 3年以上の現場経験 |
 | シェフ | 商品開発と厨房の統括 | 原価管理と人材育成 |
 | オーナー | 独立開業と店舗経営 | 資金計画と集客 |
+| 講師 | 製パン学校で技術を教える | 指導経験と資格 |
 """
 
 
@@ -728,9 +792,9 @@ def test_a_whole_table_follows_the_sentence_that_answers(write_guide, make_assis
     body = answer.text.split("**出典**", 1)[0]
     lines = [line for line in body.splitlines() if line.strip()]
     assert lines[0].startswith("パン職人の年収の目安は")
-    assert sum(line.startswith("- **") for line in lines) == 4  # every row, in order
-    assert body.index("見習い**") < body.index("職人**") < body.index("シェフ**") < body.index("オーナー**")
-    assert answer.items == (4, 4)
+    assert sum(line.startswith("- **") for line in lines) == 5  # every row, in order
+    assert body.index("見習い**") < body.index("職人**") < body.index("シェフ**") < body.index("オーナー**") < body.index("講師**")
+    assert answer.items == (5, 5)
 
 
 def test_a_whole_table_led_by_a_row_opens_with_what_its_section_says_first(write_guide, make_assistant):
@@ -745,7 +809,7 @@ def test_a_whole_table_led_by_a_row_opens_with_what_its_section_says_first(write
     answer = assistant.answerer.compose(ctx, shape="explanation")
     lines = [line for line in answer.text.split("**出典**", 1)[0].splitlines() if line.strip()]
     assert lines[0] == "パン職人は見習いから始まり、10年ほどで独立開業する人もいます。 [1]"
-    assert sum(line.startswith("- **") for line in lines) == 4 and answer.items == (4, 4)
+    assert sum(line.startswith("- **") for line in lines) == 5 and answer.items == (5, 5)
 
 
 def _with_second(ranking, snapshot, second: int, gap: float):

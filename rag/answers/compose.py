@@ -397,6 +397,8 @@ class ExtractiveAnswerer:
                 done = self._list(ctx, draft, lead)
             if wanted == "table" and not done:
                 done = self._table(ctx, draft, lead) or self._list(ctx, draft, lead)
+        if not done and ctx.item is None and not ranking.pinned:
+            done = self._short_list(ctx, draft, lead)
         if not done:
             self._explanation(ctx, draft, lead)
         if not ranking.pinned and not overview:  # an overview answers with two sections already
@@ -477,6 +479,42 @@ class ExtractiveAnswerer:
             return False
         self._write_led_items(ctx, draft, lead, items)
         return True
+
+    def _short_list(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
+        """An explanation whose section is a short list: the whole list, in order.
+
+        When the lead section's own list or table has no more items than an explanation shows
+        points (:attr:`max_points`), the reader gets all of them after the section's sentence
+        before them — no longer than the excerpt, and nothing left out (「休みが水曜なのはなぜ？」
+        on a four-item list of working conditions: the item with the reason, not the two lines
+        closest to the question). Longer lists are excerpted by :meth:`_explanation`. False
+        (nothing written) otherwise."""
+        snapshot = ctx.snapshot
+        structure = parse(snapshot.sections[lead].text)
+        if not structure.tables and len(self._top_items(structure)) < MIN_LIST_ITEMS:
+            return False
+        items = self._items_of(ctx, lead)
+        if not 2 <= len(items) <= self.max_points:
+            return False
+        # led, as an explanation is, by the section's sentence that answers (「年収の目安は…」
+        # after the table) unless that is one of the items; else by its sentence before them
+        unit, _, text = self._closest_sentence(ctx, [lead])
+        if unit < 0 or self._in_items(snapshot, unit) or announces(text):
+            self._write_led_items(ctx, draft, lead, items)
+            return True
+        text = self._with_sequel(snapshot, unit, text, ctx.language)
+        draft.lines += [f"{text} [{draft.cite(lead, text)}]", ""]
+        self._write_items(ctx, draft, lead, items, numbered=False)
+        return True
+
+    @staticmethod
+    def _in_items(snapshot: IndexSnapshot, unit: int) -> bool:
+        """True for a unit taken from a list item or a table row."""
+        record = snapshot.units[unit]
+        section = snapshot.sections[snapshot.chunks[record.chunk].section]
+        lines = section.text.split("\n")
+        at = record.line - section.line_start
+        return 0 <= at < len(lines) and (is_list_item(lines[at]) or lines[at].lstrip().startswith("|"))
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int, *, points: int | None = None) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of
