@@ -484,11 +484,12 @@ class ExtractiveAnswerer:
         """An explanation whose section is a short list: the whole list, in order.
 
         When the lead section's own list or table has no more items than an explanation shows
-        points (:attr:`max_points`), the reader gets all of them after the section's sentence
-        before them — no longer than the excerpt, and nothing left out (「休みが水曜なのはなぜ？」
-        on a four-item list of working conditions: the item with the reason, not the two lines
-        closest to the question). Longer lists are excerpted by :meth:`_explanation`. False
-        (nothing written) otherwise."""
+        points (:attr:`max_points`), the reader gets all of them — no longer than the excerpt,
+        and nothing left out (「休みが水曜なのはなぜ？」 on a four-item list of working
+        conditions: the item with the reason, not the two lines closest to the question). They
+        are led by the section's sentence that answers (:meth:`_closest_sentence`) when that is
+        prose, else by its sentence before the items (:meth:`_prose_lead`). Longer lists are
+        excerpted by :meth:`_explanation`. False (nothing written) otherwise."""
         snapshot = ctx.snapshot
         structure = parse(snapshot.sections[lead].text)
         if not structure.tables and len(self._top_items(structure)) < MIN_LIST_ITEMS:

@@ -142,10 +142,11 @@ def _names_it(phrase: str, names: Sequence[str]) -> bool:
 
 def definition_rank(sentence: str, names: Sequence[str]) -> int | None:
     """How plainly the sentence says what one of ``names`` (folded) is: 0 when the name is its
-    predicate (「…を実現する専門職が、SREです。」「…に責任を持つのが編集者なのです。」), 1 when the name is its topic and it ends on
-    a copula (「看護師は、…専門職です。」), 2 for another sentence on that topic (「法人営業は、
-    …を担います。」); None when it is not about the name (「弁護士には…」「看護師の仕事は…」)
-    or answers the sentence before it (「しかし実際の歯科衛生士は…」「そこで登場するのが、税理士です。」)."""
+    predicate (「…を実現する専門職が、SREです。」「…に責任を持つのが編集者なのです。」), 1 when
+    the name is its topic and it ends on a copula (「看護師は、…専門職です。」), 2 for another
+    sentence on that topic (「法人営業は、…を担います。」); None when it is not about the name
+    (「弁護士には…」「看護師の仕事は…」) or answers the sentence before it (「しかし実際の歯科
+    衛生士は…」「そこで登場するのが、税理士です。」)."""
     text = sentence.strip()
     focus = _FOCUS.search(text)
     if focus and _names_it(focus.group(1), names) and not fold(text).startswith(_CONNECTIVES):
