@@ -9,6 +9,7 @@ import pytest
 from rag.answers.prose import FragmentDetector, announces, is_pointer, item_label, row_text, strip_label
 from rag.answers.shape import (
     amount_in_asked_unit,
+    asks_comparison,
     asks_first,
     asks_interview_questions,
     asks_need,
@@ -421,6 +422,12 @@ def test_asks_schedule(question, asks):
     assert asks_schedule(question) is asks
 
 
+def test_asks_comparison():
+    assert asks_comparison("幼稚園教諭と保育士の違いは何ですか？") and asks_comparison("SREとDevOpsってどう違う？")
+    assert asks_comparison("How is a product manager different from a project manager?")
+    assert not asks_comparison("間違いやすい点は？") and not asks_comparison("年収はどれくらい？")
+
+
 def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
     """「1日の流れは？」 on a day-in-the-life section gets every entry of its schedule in order,
     whatever shape was guessed; another question on the same section gets its closest lines."""
@@ -560,6 +567,9 @@ def test_a_short_list_is_shown_whole_and_a_long_one_excerpted(write_guide, make_
     assert [item.split("**")[1] for item in _items(short.text)] == ["休日", "勤務時間", "給与"]
     long = answered("ホテルのパン職人はどんな仕事をする？", "職場の種類")
     assert long.shape == "explanation" and long.items == (0, 0)
+    # a comparison is read across the whole list, however long
+    compared = answered("個人ベーカリーとホテルでは仕事がどう違う？", "職場の種類")
+    assert compared.shape == "list" and compared.items == (6, 6)
 
 
 def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assistant):

@@ -81,6 +81,7 @@ from .prose import (
 from .shape import (
     amount_in_asked_unit,
     asked_topics,
+    asks_comparison,
     asks_definition,
     asks_first,
     asks_interview_questions,
@@ -489,13 +490,16 @@ class ExtractiveAnswerer:
         conditions: the item with the reason, not the two lines closest to the question). They
         are led by the section's sentence that answers (:meth:`_closest_sentence`) when that is
         prose, else by its sentence before the items (:meth:`_prose_lead`). Longer lists are
-        excerpted by :meth:`_explanation`. False (nothing written) otherwise."""
+        excerpted by :meth:`_explanation`, except for a question that asks how things differ:
+        a comparison is read across all its rows (「幼稚園教諭と保育士の違いは？」 on a five-row
+        table: the qualification, ages, curriculum and ministry, not the workplace row alone).
+        False (nothing written) otherwise."""
         snapshot = ctx.snapshot
         structure = parse(snapshot.sections[lead].text)
         if not structure.tables and len(self._top_items(structure)) < MIN_LIST_ITEMS:
             return False
         items = self._items_of(ctx, lead)
-        if not 2 <= len(items) <= self.max_points:
+        if len(items) < 2 or (len(items) > self.max_points and not asks_comparison(ctx.question)):
             return False
         # led, as an explanation is, by the section's sentence that answers (「年収の目安は…」
         # after the table) unless that is one of the items; else by its sentence before them

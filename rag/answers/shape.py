@@ -196,6 +196,16 @@ def asks_what_job_does(question: str, names: Sequence[str]) -> bool:
     return bool(match) and any(re.search(rf"(?<![a-z0-9]){re.escape(n)}", match.group(1)) for n in longest)
 
 
+# Asks how two things differ (「幼稚園教諭と保育士の違いは？」「どう違う？」, "How is X different from
+# Y?"): a comparison is read across every row of the guide's comparison, not the closest one.
+_COMPARES = re.compile(r"(?<!間)違[いう]|比較|\bcompare|\bcomparison\b|\bdiffer|\bvs\.?(?=\s)", re.IGNORECASE)
+
+
+def asks_comparison(question: str) -> bool:
+    """The question asks how things differ (「違いは？」「どう違う？」, "how is X different")."""
+    return bool(_COMPARES.search(question))
+
+
 def asks_schedule(question: str) -> bool:
     """The question asks what a day or a week of the job looks like (「1日の流れは？」, "What
     would a typical day look like?")."""
