@@ -36,6 +36,26 @@ def _baker_guide(sections: str) -> str:
     ) + dedent(sections)
 
 
+def _with_first(assistant, question: str, heading: str, *, shape: str):
+    """``question`` composed as ``shape`` (not widened) with the one section whose heading starts
+    with ``heading`` ranked first and every other candidate far below, whatever the ranker chose."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rag.retrieval import Ranking
+
+    matches = [i for i, s in enumerate(assistant.snapshot.sections) if s.heading_path[-1].startswith(heading)]
+    assert len(matches) == 1, matches
+    ctx = assistant._context(question, None, None)
+    first = int(np.flatnonzero(ctx.ranking.evidence.sections == matches[0])[0])
+    scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
+    scores[first] = ctx.ranking.scores.max()
+    order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
+    ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
+    return assistant.answerer.compose(replace(ctx, ranking=ranking, shape=shape, broad=False))
+
+
 def test_pointers_labels_and_fragments():
     assert is_pointer("以下に、CISOを目指すための具体的な学習ステップを解説します。")
     assert is_pointer("ここでは、実際の面接で出題されやすい、技術的な質問とその回答のポイントを15個紹介します。")
@@ -431,12 +451,6 @@ def test_asks_comparison():
 def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
     """「1日の流れは？」 on a day-in-the-life section gets every entry of its schedule in order,
     whatever shape was guessed; another question on the same section gets its closest lines."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from rag.retrieval import Ranking
-
     write_guide(
         text=_baker_guide(
             """
@@ -458,17 +472,9 @@ def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
         ),
     )
     assistant = make_assistant()
-    snapshot = assistant.snapshot
-    section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == "パン職人のある1日")
 
     def answered(question: str):
-        ctx = assistant._context(question, None, None)
-        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
-        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
-        scores[first] = ctx.ranking.scores.max()
-        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
-        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
-        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+        return _with_first(assistant, question, "パン職人のある1日", shape="explanation")
 
     day = answered("パン職人の1日のスケジュールはどんな感じですか？")
     times = re.findall(r"^- \*\*(\d{1,2}:\d{2})", day.text, flags=re.MULTILINE)
@@ -481,12 +487,6 @@ def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
 def test_a_lead_that_states_a_view_comes_with_the_turn_that_answers_it(write_guide, make_assistant):
     """A lead quoting the fear the guide reports is shown with the sentences that answer it: the
     concession (「確かに…」) and the turn after it (「しかしその一方で…」)."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from rag.retrieval import Ranking
-
     write_guide(
         text=_baker_guide(
             """
@@ -499,15 +499,7 @@ def test_a_lead_that_states_a_view_comes_with_the_turn_that_answers_it(write_gui
         ),
     )
     assistant = make_assistant()
-    snapshot = assistant.snapshot
-    section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == "6️⃣ 将来展望")
-    ctx = assistant._context("パン職人の仕事は機械に置き換えられる？", None, None)
-    first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
-    scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
-    scores[first] = ctx.ranking.scores.max()
-    order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
-    ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
-    answer = assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+    answer = _with_first(assistant, "パン職人の仕事は機械に置き換えられる？", "6️⃣ 将来展望", shape="explanation")
     lead = answer.text.split("\n", 1)[0]
     assert lead.startswith("「パン職人の仕事は機械に置き換えられる」という声も聞かれます。確かに、")
     assert "しかしその一方で、生地の状態を見極める職人の判断の価値はむしろ高まっています。 [1]" in lead
@@ -517,12 +509,6 @@ def test_a_lead_that_states_a_view_comes_with_the_turn_that_answers_it(write_gui
 def test_a_short_list_is_shown_whole_and_a_long_one_excerpted(write_guide, make_assistant):
     """An explanation over a section whose own list has no more items than the explanation's
     points shows the whole list in order; a longer list is excerpted as before."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from rag.retrieval import Ranking
-
     write_guide(
         text=_baker_guide(
             """
@@ -550,17 +536,9 @@ def test_a_short_list_is_shown_whole_and_a_long_one_excerpted(write_guide, make_
         ),
     )
     assistant = make_assistant()
-    snapshot = assistant.snapshot
 
     def answered(question: str, heading: str):
-        ctx = assistant._context(question, None, None)
-        section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == heading)
-        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
-        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
-        scores[first] = ctx.ranking.scores.max()
-        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
-        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
-        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+        return _with_first(assistant, question, heading, shape="explanation")
 
     short = answered("パン屋の休みが火曜日なのはなぜ？", "休日と勤務")
     assert short.shape == "list" and short.items == (3, 3)
@@ -575,12 +553,6 @@ def test_a_short_list_is_shown_whole_and_a_long_one_excerpted(write_guide, make_
 def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assistant):
     """An explanation that quotes 「次のような…」 at the end of a paragraph shows the list that
     follows it; 「次の」 inside a paragraph (the next shift) announces nothing."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from rag.retrieval import Ranking
-
     write_guide(
         text=_baker_guide(
             """
@@ -601,17 +573,9 @@ def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assi
         ),
     )
     assistant = make_assistant()
-    snapshot = assistant.snapshot
 
     def answered(question: str, heading: str):
-        ctx = assistant._context(question, None, None)
-        section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1] == heading)
-        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
-        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
-        scores[first] = ctx.ranking.scores.max()
-        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
-        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
-        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="explanation", broad=False))
+        return _with_first(assistant, question, heading, shape="explanation")
 
     fit = answered("どんな人がパン職人で力を発揮しやすい？", "3️⃣ 必要なスキル")
     body = fit.text.split("**出典**", 1)[0]
@@ -643,10 +607,6 @@ def test_asks_interview_questions(question, asks):
 def test_interview_questions_come_from_the_sections_own_list(write_guide, make_assistant):
     """「面接で何を聞かれる？」 that landed on the preparation tips or on 「逆質問」 gets the
     interview section's own list of questions; a subsection about questions asked stays."""
-    import numpy as np
-
-    from rag.retrieval import Ranking
-
     write_guide(
         text=_baker_guide(
             """
@@ -673,19 +633,9 @@ def test_interview_questions_come_from_the_sections_own_list(write_guide, make_a
         ),
     )
     assistant = make_assistant()
-    snapshot = assistant.snapshot
 
     def answered(question: str, heading: str):
-        from dataclasses import replace
-
-        ctx = assistant._context(question, None, None)
-        section = next(i for i, s in enumerate(snapshot.sections) if s.heading_path[-1].startswith(heading))
-        first = int(np.flatnonzero(ctx.ranking.evidence.sections == section)[0])
-        scores = np.full_like(ctx.ranking.scores, ctx.ranking.scores.min() - 20.0)
-        scores[first] = ctx.ranking.scores.max()
-        order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
-        ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
-        return assistant.answerer.compose(replace(ctx, ranking=ranking, shape="list", broad=False))
+        return _with_first(assistant, question, heading, shape="list")
 
     answer = answered("パン屋の面接ではどんなことを聞かれますか？", "逆質問")
     body = answer.text.split("**出典**", 1)[0]

@@ -128,6 +128,11 @@ _TERMS = BigramTokenizer()
 _QUESTIONS_HEADING = re.compile(r"(?<!逆)質問|問われ|聞かれ|\bquestions?\b", re.IGNORECASE)
 
 
+def _is_item_line(line: str) -> bool:
+    """True for a Markdown line of a list item or a table row."""
+    return is_list_item(line) or line.lstrip().startswith("|")
+
+
 def _one_line_per_item(points: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """(section, text) points in the guide's order, two sentences of one labelled item of one
     section joined on one line under one label (「**全国通訳案内士** — 観光庁所管の国家資格。
@@ -357,13 +362,18 @@ class ExtractiveAnswerer:
         return text if sequel is None else text + sequel[1]
 
     @staticmethod
-    def _item_label(snapshot: IndexSnapshot, unit: int) -> str:
-        """The label of the list item a unit was taken from ("" when none)."""
+    def _unit_line(snapshot: IndexSnapshot, unit: int) -> str:
+        """The Markdown line of its section a unit was taken from ("" when none)."""
         record = snapshot.units[unit]
         section = snapshot.sections[snapshot.chunks[record.chunk].section]
         lines = section.text.split("\n")
         at = record.line - section.line_start
-        return item_label(lines[at]) if 0 <= at < len(lines) else ""
+        return lines[at] if 0 <= at < len(lines) else ""
+
+    @classmethod
+    def _item_label(cls, snapshot: IndexSnapshot, unit: int) -> str:
+        """The label of the list item a unit was taken from ("" when none)."""
+        return item_label(cls._unit_line(snapshot, unit))
 
     # -- composing -------------------------------------------------------------------------------
     def compose(self, ctx: AnswerContext, *, shape: str | None = None) -> Answer:
@@ -378,15 +388,17 @@ class ExtractiveAnswerer:
         if language == "en":
             draft.lines += [labels["english_note"], ""]
         wanted = shape or ctx.shape
-        overview = ctx.item is None and not ranking.pinned and ctx.query == ctx.question and self._overview(ctx, draft, lead)
+        # no item asked for by number and no passage pinned: the answer's form is ours to choose
+        free = ctx.item is None and not ranking.pinned
+        overview = free and ctx.query == ctx.question and self._overview(ctx, draft, lead)
         done = overview
-        if not done and ctx.item is None and not ranking.pinned:
+        if not done and free:
             asked = self._interview_questions(ctx, draft, lead)
             if asked is not None:
                 lead, done = asked, True
-        if not done and ctx.item is None and not ranking.pinned:
+        if not done and free:
             done = self._schedule(ctx, draft, lead)
-        if not done and ctx.item is None and ctx.broad and not ranking.pinned and wanted != "steps":
+        if not done and free and ctx.broad and wanted != "steps":
             widened = family(snapshot, lead)
             if widened is not None:
                 lead = widened[0]
@@ -398,7 +410,7 @@ class ExtractiveAnswerer:
                 done = self._list(ctx, draft, lead)
             if wanted == "table" and not done:
                 done = self._table(ctx, draft, lead) or self._list(ctx, draft, lead)
-        if not done and ctx.item is None and not ranking.pinned:
+        if not done and free:
             done = self._short_list(ctx, draft, lead)
         if not done:
             self._explanation(ctx, draft, lead)
@@ -512,14 +524,10 @@ class ExtractiveAnswerer:
         self._write_items(ctx, draft, lead, items, numbered=False)
         return True
 
-    @staticmethod
-    def _in_items(snapshot: IndexSnapshot, unit: int) -> bool:
+    @classmethod
+    def _in_items(cls, snapshot: IndexSnapshot, unit: int) -> bool:
         """True for a unit taken from a list item or a table row."""
-        record = snapshot.units[unit]
-        section = snapshot.sections[snapshot.chunks[record.chunk].section]
-        lines = section.text.split("\n")
-        at = record.line - section.line_start
-        return 0 <= at < len(lines) and (is_list_item(lines[at]) or lines[at].lstrip().startswith("|"))
+        return _is_item_line(cls._unit_line(snapshot, unit))
 
     def _explanation(self, ctx: AnswerContext, draft: _Draft, lead: int, *, points: int | None = None) -> None:
         """A lead sentence from the lead section, then the best other sentences of it and of
@@ -695,7 +703,7 @@ class ExtractiveAnswerer:
         snapshot = ctx.snapshot
         record = snapshot.sections[section]
         lines = record.text.split("\n")
-        first_item = next((i for i, line in enumerate(lines) if is_list_item(line) or line.lstrip().startswith("|")), len(lines))
+        first_item = next((i for i, line in enumerate(lines) if _is_item_line(line)), len(lines))
         for unit, _, _ in sorted(self._unit_scores(snapshot, [section], ctx.vector), key=lambda u: -u[2]):
             at = snapshot.units[unit].line - record.line_start
             if not 0 <= at < first_item or self._row_of(snapshot, unit) is not None:
