@@ -10,6 +10,7 @@ from rag.answers.prose import FragmentDetector, announces, is_pointer, item_labe
 from rag.answers.shape import (
     amount_in_asked_unit,
     asks_comparison,
+    asks_feasibility,
     asks_first,
     asks_interview_questions,
     asks_need,
@@ -18,6 +19,7 @@ from rag.answers.shape import (
     definition_rank,
     shape_by_rules,
     states_need,
+    states_openness,
 )
 from rag.answers.structure import parse
 from tests.conftest import dedent
@@ -446,6 +448,67 @@ def test_asks_comparison():
     assert asks_comparison("幼稚園教諭と保育士の違いは何ですか？") and asks_comparison("SREとDevOpsってどう違う？")
     assert asks_comparison("How is a product manager different from a project manager?")
     assert not asks_comparison("間違いやすい点は？") and not asks_comparison("年収はどれくらい？")
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("文系でもデータサイエンティストになれますか？", True),
+        ("営業からPdMになれる？", True),
+        ("30歳で未経験、会計士目指すのは遅い？", True),
+        ("出版社の編集者になるには、やっぱり有名大学じゃないと厳しいですか？", True),
+        ("Can I become an ML engineer without a CS degree?", True),
+        ("I'm 33. Am I too old to become a police officer in Japan?", True),
+        ("未経験から目指すなら、まず何から始めればいい？", False),  # where to start
+        ("市役所から県庁に転職ってできる？", False),
+        ("不動産営業 ノルマ きつい", False),
+        ("Can I open my own clinic as a PT in Japan?", False),
+    ],
+)
+def test_asks_feasibility(question, asks):
+    assert asks_feasibility(question) is asks
+
+
+def test_states_openness():
+    assert states_openness("フロントエンドエンジニアは、学歴や資格よりも「何を作れるか」が評価される職種です。")
+    assert states_openness("受験資格に年齢や学歴の制限はなく、社会人から挑戦して合格する人もいます。")
+    assert states_openness("順序立てて学べば未経験からでも十分に目指せます。")
+    assert not states_openness("製パン学校で、生地づくりの基本を学びます。")
+
+
+def test_who_may_enter_leads_a_question_whether_one_can(write_guide, make_assistant):
+    """「文系でもなれる？」 landing on a learning step is led by what the learning section says
+    about who may enter, cited to that section; a question about the step itself is not."""
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 7️⃣ パン職人になるための学習方法
+
+            パン職人は、学歴や資格よりも、毎朝の仕込みを続けられる体力と根気が問われる仕事です。
+
+            ### 1. 製パンの基礎を学ぶ
+
+            製パン学校や独学で、生地づくりと発酵の基本を学びます。
+            小麦粉の種類による焼き上がりの違いも確かめておきます。
+
+            ### 2. ベーカリーで修業する
+
+            街のベーカリーで働きながら、成形と焼成の技術を身につけます。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    answer = _with_first(assistant, "文系でもパン職人になれますか？", "1. 製パンの基礎を学ぶ", shape="explanation")
+    lead = answer.text.split("\n", 1)[0]
+    assert lead.startswith("パン職人は、学歴や資格よりも、毎朝の仕込みを続けられる体力と根気が問われる仕事です。")
+    cited = int(re.search(r"\[(\d+)\]$", lead).group(1))
+    assert answer.citations[cited - 1].heading_path == ("7️⃣ パン職人になるための学習方法",)
+    assert "製パン学校や独学で" in answer.text  # the step follows
+    from rag.evaluation import answer_checks
+
+    assert answer_checks(answer)["duplicate_lines"] == 0
+    step = _with_first(assistant, "製パンの基礎はどうやって学ぶ？", "1. 製パンの基礎を学ぶ", shape="explanation")
+    assert "学歴や資格よりも" not in step.text.split("\n", 1)[0]
 
 
 def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):

@@ -83,6 +83,7 @@ from .shape import (
     asked_topics,
     asks_comparison,
     asks_definition,
+    asks_feasibility,
     asks_first,
     asks_interview_questions,
     asks_need,
@@ -92,6 +93,7 @@ from .shape import (
     definition_rank,
     question_shape,
     states_need,
+    states_openness,
 )
 from .structure import Structure, Table, parse
 
@@ -213,6 +215,10 @@ class AnswerContext:
     broad: bool = False
 
 
+#: The citation mark at the end of an answer line (「… [2]」).
+_CITED = re.compile(r"\s*\[\d+\]$")
+
+
 @dataclass
 class _Draft:
     """An answer under construction: lines of text and the sections they cite."""
@@ -231,6 +237,19 @@ class _Draft:
         if quote and quote not in bucket:
             bucket.append(quote)
         return number
+
+    def drop_repeats(self, text: str, after: int) -> None:
+        """Remove the lines after line ``after`` that quote ``text`` again (as a sentence or a
+        point, with their citation)."""
+        kept = self.lines[: after + 1]
+        for line in self.lines[after + 1 :]:
+            body = _CITED.sub("", line[2:] if line.startswith("- ") else line)
+            if body == text:
+                continue
+            if not line.strip() and kept and not kept[-1].strip():
+                continue  # no blank line twice where one went
+            kept.append(line)
+        self.lines = kept
 
     def citations(self) -> list[Citation]:
         out = []
@@ -392,6 +411,7 @@ class ExtractiveAnswerer:
         free = ctx.item is None and not ranking.pinned
         overview = free and ctx.query == ctx.question and self._overview(ctx, draft, lead)
         done = overview
+        entry = self._who_may_enter(ctx, draft, lead) if not done and free else None
         if not done and free:
             asked = self._interview_questions(ctx, draft, lead)
             if asked is not None:
@@ -414,6 +434,8 @@ class ExtractiveAnswerer:
             done = self._short_list(ctx, draft, lead)
         if not done:
             self._explanation(ctx, draft, lead)
+        if entry is not None:  # the sentence that leads is not quoted again below it
+            draft.drop_repeats(*entry)
         if not ranking.pinned and not overview:  # an overview answers with two sections already
             self._related(ctx, draft, lead)
         return self._finish(ctx, draft)
@@ -452,6 +474,35 @@ class ExtractiveAnswerer:
             draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
         self._write_items(ctx, draft, duties, [(self._child_text(ctx, c), c) for c in children], numbered=False)
         return True
+
+    def _who_may_enter(self, ctx: AnswerContext, draft: _Draft, lead: int) -> tuple[str, int] | None:
+        """「文系でもなれる？」: first, what the guide says about who may enter the job.
+
+        For a question whether the asker can get into the job, the sentence of the guide's
+        learning section (its own text before its subsections) or of the lead's parent section
+        that says who may enter (「学歴や資格よりも…」), the closest to the question of those,
+        leads the answer. Returns that sentence and the index of its line in the draft, or None
+        (nothing written) when there is none."""
+        snapshot = ctx.snapshot
+        calibration = snapshot.calibration
+        if calibration is None or not asks_feasibility(ctx.question):
+            return None
+        types = section_types(snapshot, calibration)
+        layout = snapshot.layout
+        entry = next(e for e in snapshot.manifest.guides if e.slug == snapshot.sections[lead].guide)
+        places = [s for s in range(*entry.sections) if layout.section_depth[s] == 0 and SECTION_TYPES[int(types[s])] == "learning"]
+        parent = int(layout.section_parent[lead])
+        if parent not in places:
+            places.append(parent)
+        scored = sorted(self._unit_scores(snapshot, places, ctx.vector), key=lambda u: -u[2])
+        for unit, section, _ in scored:
+            if self._row_of(snapshot, unit) is not None or self._item_label(snapshot, unit):
+                continue
+            text = self._readable(snapshot, unit, ctx.language)
+            if text is not None and states_openness(text) and not announces(text) and not points_forward(text):
+                draft.lines += [f"{text} [{draft.cite(section, text)}]", ""]
+                return text, len(draft.lines) - 2
+        return None
 
     def _interview_questions(self, ctx: AnswerContext, draft: _Draft, lead: int) -> int | None:
         """「面接でよく聞かれることは？」: the interview section's own list of questions.

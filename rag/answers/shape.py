@@ -206,6 +206,39 @@ def asks_comparison(question: str) -> bool:
     return bool(_COMPARES.search(question))
 
 
+# Asks whether the asker can get into the job from where they stand (「文系でもなれる？」「30歳からは
+#遅い？」「営業からPdMになれる？」, "Can I become … without a CS degree?"): the guide answers that in
+# what it says about who may enter (「学歴や資格よりも…」「未経験からでも十分に目指せます」).
+_ENTERING = re.compile(
+    r"なれ|なる|目指|転職|就職|入れ|入社|採用され|未経験|文系|理系|学歴|大学|高卒|専門学校|年齢|[0-9０-９]+歳|[0-9０-９]+代|"
+    r"\bbecome\b|\bswitch|\bget into\b|\bbreak into\b|\btransition|\bcareer change|\bdegree\b|\bbackground\b|"
+    r"\bno experience\b|\btoo old\b|\btoo late\b",
+    re.IGNORECASE,
+)
+_FEASIBLE = re.compile(
+    r"(?:でも|ないと|なくても|じゃないと|でないと|なしで)[^。？?]{0,20}?(?:厳し|無理|難し|なれ|でき|大丈夫|目指せ|可能|働け|いい|OK|アリ|遅)|"
+    r"なれ(?:ます|る)(?:か|[？?]|の|$)|アリ(?:です|でしょう|か|[？?]|$)|可能(?:です|でしょう)?か|遅い|遅すぎ|手遅れ|厳しい(?:です|でしょう|か|[？?]|$)|"
+    r"\bcan i\b|\bcould i\b|\bis it (?:possible|realistic|too late)\b|\bwithout\b|\btoo old\b|\btoo late\b|\bam i\b",
+    re.IGNORECASE,
+)
+# A sentence that says who may enter: 「学歴や資格よりも…が問われる」「未経験からでも十分に目指せます」
+# 「受験資格に年齢や学歴の制限はなく」「特定の学歴や資格は必須ではありません」.
+_STATES_OPENNESS = re.compile(
+    r"未経験(?:から|でも|で|者)|問わ|制限はな|必須ではな|必要ありませ|不要|以上に|よりも|目指せ|目指しやす|挑戦しやす|門戸|遅すぎ|遅くはな"
+)
+
+
+def asks_feasibility(question: str) -> bool:
+    """The question asks whether the asker can get into the job (「文系でもなれる？」「30歳からは
+    遅い？」, "Can I become one without a degree?")."""
+    return bool(_ENTERING.search(question)) and bool(_FEASIBLE.search(question)) and not asks_first(question)
+
+
+def states_openness(sentence: str) -> bool:
+    """The sentence says who may enter the job (「学歴や資格よりも…」「未経験からでも目指せます」)."""
+    return bool(_STATES_OPENNESS.search(sentence))
+
+
 def asks_schedule(question: str) -> bool:
     """The question asks what a day or a week of the job looks like (「1日の流れは？」, "What
     would a typical day look like?")."""
