@@ -460,6 +460,7 @@ def test_asks_comparison():
         ("Can I become an ML engineer without a CS degree?", True),
         ("I'm 33. Am I too old to become a police officer in Japan?", True),
         ("未経験から目指すなら、まず何から始めればいい？", False),  # where to start
+        ("ホテリエのキャリアパスってどうなってますか？支配人になれる？", False),  # rising within it
         ("市役所から県庁に転職ってできる？", False),
         ("不動産営業 ノルマ きつい", False),
         ("Can I open my own clinic as a PT in Japan?", False),

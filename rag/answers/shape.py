@@ -228,10 +228,19 @@ _STATES_OPENNESS = re.compile(
 )
 
 
+# ... not whether one can rise within it (「支配人になれる？」 after 「キャリアパスは？」).
+_ASKS_CAREER = re.compile(r"キャリアパス|キャリアアップ|昇進|昇格|出世|\bpromot|\bcareer path|\bprogression\b", re.IGNORECASE)
+
+
 def asks_feasibility(question: str) -> bool:
     """The question asks whether the asker can get into the job (「文系でもなれる？」「30歳からは
     遅い？」, "Can I become one without a degree?")."""
-    return bool(_ENTERING.search(question)) and bool(_FEASIBLE.search(question)) and not asks_first(question)
+    return (
+        bool(_ENTERING.search(question))
+        and bool(_FEASIBLE.search(question))
+        and not asks_first(question)
+        and not _ASKS_CAREER.search(question)
+    )
 
 
 def states_openness(sentence: str) -> bool:
