@@ -38,9 +38,10 @@ def _baker_guide(sections: str) -> str:
     ) + dedent(sections)
 
 
-def _with_first(assistant, question: str, heading: str, *, shape: str):
-    """``question`` composed as ``shape`` (not widened) with the one section whose heading starts
-    with ``heading`` ranked first and every other candidate far below, whatever the ranker chose."""
+def _with_first(assistant, question: str, heading: str, *, shape: str, broad: bool = False):
+    """``question`` composed as ``shape`` (widened to the section's parent only when ``broad``)
+    with the one section whose heading starts with ``heading`` ranked first and every other
+    candidate far below, whatever the ranker chose."""
     from dataclasses import replace
 
     import numpy as np
@@ -55,7 +56,7 @@ def _with_first(assistant, question: str, heading: str, *, shape: str):
     scores[first] = ctx.ranking.scores.max()
     order = np.array([first] + [i for i in ctx.ranking.order.tolist() if i != first], dtype=np.int64)
     ranking = Ranking(ctx.ranking.evidence, scores, order, ctx.ranking.guides, ctx.ranking.named, ctx.ranking.intent)
-    return assistant.answerer.compose(replace(ctx, ranking=ranking, shape=shape, broad=False))
+    return assistant.answerer.compose(replace(ctx, ranking=ranking, shape=shape, broad=broad))
 
 
 def test_pointers_labels_and_fragments():
@@ -751,6 +752,45 @@ def test_a_question_about_a_whole_section_gets_every_subsection_grouped(seed_ass
     assert cut and all(s == 2 for _, s in cut)
     assert short.items == (total - sum(t - s for t, s in cut), total)
     assert len([line for line in body.splitlines() if line.startswith("  - ")]) == short.items[0]
+
+
+def test_a_whole_section_with_its_own_table_shows_the_table_then_its_subsections(write_guide, make_assistant):
+    """A question about a whole section whose own text holds a table (a career ladder) gets that
+    table whole, after the section's sentence before it, then each subsection by its heading and
+    first sentence."""
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 5️⃣ キャリアパス
+
+            パン職人のキャリアは、見習いから始まり、職長を経て独立へと進むのが一般的です。
+
+            | 段階 | 役割 |
+            | :--- | :--- |
+            | **見習い** | 材料の計量と仕込みの補助を担う。 |
+            | **職人** | 成形と焼成を任され、商品を仕上げる。 |
+            | **職長** | 厨房全体の段取りと後輩の指導を担う。 |
+
+            ### 独立という選択肢
+
+            経験を積んだ職人の中には、自分の店を開く人もいます。
+
+            ### 海外で働く
+
+            フランスやドイツのベーカリーで修業を積む人もいます。
+            """
+        ),
+    )
+    assistant = make_assistant()
+    answer = _with_first(assistant, "パン職人のキャリアパスは？", "独立という選択肢", shape="explanation", broad=True)
+    body = [line for line in answer.text.split("**出典**", 1)[0].splitlines() if line.strip()]
+    assert body[0].startswith("パン職人のキャリアは、見習いから始まり")
+    labels = [line.split("**")[1] for line in body if line.startswith("- **")]
+    assert labels == ["見習い", "職人", "職長", "独立という選択肢", "海外で働く"]
+    assert answer.items == (3, 3)  # the table's rows are the answer's items
+    from rag.evaluation import answer_checks
+
+    assert answer_checks(answer)["duplicate_lines"] == 0
 
 
 def test_an_explanation_about_a_whole_section_lists_its_subsections(seed_assistant):

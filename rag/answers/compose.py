@@ -894,8 +894,18 @@ class ExtractiveAnswerer:
     def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:
         """Every subsection of ``parent``: for a list question each one's own items, else each
         one's heading and first sentence. Each subsection's list is shown up to the documented
-        limit (sharing one limit out between them cut lists that readers wanted whole)."""
+        limit (sharing one limit out between them cut lists that readers wanted whole). A parent
+        with a table or list of its own (a career ladder before its subsections) shows that
+        first, led by its sentence before it, then each subsection by heading and first sentence."""
         snapshot = ctx.snapshot
+        own = parse(snapshot.sections[parent].text)
+        if own.tables or len(self._top_items(own)) >= MIN_LIST_ITEMS:
+            self._write_led_items(ctx, draft, parent, self._items_of(ctx, parent))
+            shape, shown, total = draft.shape, draft.items_shown, draft.items_total
+            draft.lines.append("")
+            self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in children], numbered=False, titled=False)
+            draft.shape, draft.items_shown, draft.items_total = shape, shown, total
+            return True
         groups = [(c, self._items_of(ctx, c)) for c in children] if grouped else []
         if sum(len(items) >= MIN_LIST_ITEMS for _, items in groups) < 2:
             if grouped:
