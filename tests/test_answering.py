@@ -615,6 +615,37 @@ def test_a_short_list_is_shown_whole_and_a_long_one_excerpted(write_guide, make_
     assert compared.shape == "list" and compared.items == (6, 6)
 
 
+def test_an_interview_table_answers_another_question_by_its_rows_not_whole(write_guide, make_assistant):
+    """A comparison that lands on the interview section's table of questions is answered by the
+    rows that match it, not by every question of the table; a question about the interview's
+    questions gets them all."""
+    write_guide(
+        text=_baker_guide(
+            """
+            ## 9️⃣ 面接でよくある質問とその対策
+
+            パン職人の面接では、製パンの基礎知識と衛生への意識が問われます。
+
+            | No. | 質問 | 回答のポイント |
+            | :--- | :--- | :--- |
+            | 1 | 志望動機を教えてください。 | 店の商品を食べた経験と、自分の目標を結びつけて話す。 |
+            | 2 | 発酵と熟成の違いを説明してください。 | 発酵は酵母がガスを生む過程、熟成は生地の風味と伸びが整う過程と区別する。 |
+            | 3 | 早朝勤務に対応できますか？ | 生活リズムの整え方を具体的に伝える。 |
+            | 4 | 衛生管理で気をつけていることは？ | 手洗いと温度管理の習慣を挙げる。 |
+            | 5 | 失敗した生地をどう扱いますか？ | 原因を記録し、次の仕込みに活かすと答える。 |
+            | 6 | 将来の目標は？ | 独立や技術の習得など、具体的な目標を話す。 |
+            """
+        ),
+    )
+    assistant = make_assistant()
+    compared = _with_first(assistant, "発酵と熟成ってどう違うの？", "9️⃣ 面接でよくある質問とその対策", shape="explanation")
+    assert compared.text.startswith("**発酵と熟成の違いを説明してください。** — 発酵は酵母がガスを生む過程")
+    shown = [q for q in ("志望動機", "早朝勤務", "衛生管理", "失敗した生地", "将来の目標") if q in compared.text]
+    assert compared.items != (6, 6) and len(shown) < 5  # the closest rows as points, not all of them
+    asked = assistant.ask("パン職人の面接でよく聞かれる質問は？")
+    assert asked.items == (6, 6)
+
+
 def test_a_sentence_that_announces_a_list_brings_the_list(write_guide, make_assistant):
     """An explanation that quotes 「次のような…」 at the end of a paragraph shows the list that
     follows it; 「次の」 inside a paragraph (the next shift) announces nothing."""

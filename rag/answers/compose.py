@@ -562,7 +562,8 @@ class ExtractiveAnswerer:
         if not structure.tables and len(self._top_items(structure)) < MIN_LIST_ITEMS:
             return False
         items = self._items_of(ctx, lead)
-        if len(items) < 2 or (len(items) > self.max_points and not asks_comparison(ctx.question)):
+        whole = asks_comparison(ctx.question) and not self._unasked_interview(ctx, lead)
+        if len(items) < 2 or (len(items) > self.max_points and not whole):
             return False
         # led, as an explanation is, by the section's sentence that answers (「年収の目安は…」
         # after the table) unless that is one of the items; else by its sentence before them
@@ -628,7 +629,7 @@ class ExtractiveAnswerer:
                 self._write_items(ctx, draft, section, announced, numbered=False)
                 return
         rows = [c for c in chosen if self._row_of(snapshot, c[0]) is not None]
-        if len(rows) >= 2 and len({snapshot.units[c[0]].chunk for c in rows}) >= 2:
+        if len(rows) >= 2 and len({snapshot.units[c[0]].chunk for c in rows}) >= 2 and not self._unasked_interview(ctx, rows[0][1]):
             # several rows of one table answer it: the reader gets the whole table, in order,
             # after the lead sentence when the best match is a sentence rather than a row
             section = rows[0][1]
@@ -649,6 +650,15 @@ class ExtractiveAnswerer:
             draft.lines.append("")
             points = _one_line_per_item([(section, text) for _, section, text in rest])
             draft.lines += [f"- {text} [{draft.cite(section, text)}]" for section, text in points]
+
+    def _unasked_interview(self, ctx: AnswerContext, section: int) -> bool:
+        """The section lies in the guide's interview section and the question does not ask what
+        an interview asks: its table of questions answers another question in a row or two
+        (「校正と校閲の違いは？」), not as a whole."""
+        calibration = ctx.snapshot.calibration
+        if calibration is None or asks_interview_questions(ctx.question):
+            return False
+        return SECTION_TYPES[int(section_types(ctx.snapshot, calibration)[section])] == "interview"
 
     def _announced_items(self, ctx: AnswerContext, unit: int, section: int) -> list[tuple[str, int]]:
         """The items of the list or table that ``unit`` announces: the unit is the last sentence
