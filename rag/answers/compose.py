@@ -434,10 +434,10 @@ class ExtractiveAnswerer:
             done = self._short_list(ctx, draft, lead)
         if not done:
             self._explanation(ctx, draft, lead)
-        if entry is not None:  # the sentence that leads is not quoted again below it
-            draft.drop_repeats(*entry)
         if not ranking.pinned and not overview:  # an overview answers with two sections already
             self._related(ctx, draft, lead)
+        if entry is not None:  # the sentence that leads is not quoted again below it
+            draft.drop_repeats(*entry)
         return self._finish(ctx, draft)
 
     def _overview(self, ctx: AnswerContext, draft: _Draft, lead: int) -> bool:
@@ -490,7 +490,9 @@ class ExtractiveAnswerer:
         types = section_types(snapshot, calibration)
         layout = snapshot.layout
         entry = next(e for e in snapshot.manifest.guides if e.slug == snapshot.sections[lead].guide)
-        places = [s for s in range(*entry.sections) if layout.section_depth[s] == 0 and SECTION_TYPES[int(types[s])] == "learning"]
+        places = [
+            s for s in range(*entry.sections) if layout.section_depth[s] == 0 and SECTION_TYPES[int(types[s])] == "learning"
+        ]
         parent = int(layout.section_parent[lead])
         if parent not in places:
             places.append(parent)
@@ -629,7 +631,8 @@ class ExtractiveAnswerer:
                 self._write_items(ctx, draft, section, announced, numbered=False)
                 return
         rows = [c for c in chosen if self._row_of(snapshot, c[0]) is not None]
-        if len(rows) >= 2 and len({snapshot.units[c[0]].chunk for c in rows}) >= 2 and not self._unasked_interview(ctx, rows[0][1]):
+        several = len(rows) >= 2 and len({snapshot.units[c[0]].chunk for c in rows}) >= 2
+        if several and not self._unasked_interview(ctx, rows[0][1]):
             # several rows of one table answer it: the reader gets the whole table, in order,
             # after the lead sentence when the best match is a sentence rather than a row
             section = rows[0][1]
@@ -913,7 +916,8 @@ class ExtractiveAnswerer:
             self._write_led_items(ctx, draft, parent, self._items_of(ctx, parent))
             shape, shown, total = draft.shape, draft.items_shown, draft.items_total
             draft.lines.append("")
-            self._write_items(ctx, draft, parent, [(self._child_text(ctx, c), c) for c in children], numbered=False, titled=False)
+            outline = [(self._child_text(ctx, c), c) for c in children]
+            self._write_items(ctx, draft, parent, outline, numbered=False, titled=False)
             draft.shape, draft.items_shown, draft.items_total = shape, shown, total
             return True
         groups = [(c, self._items_of(ctx, c)) for c in children] if grouped else []

@@ -207,7 +207,7 @@ def asks_comparison(question: str) -> bool:
 
 
 # Asks whether the asker can get into the job from where they stand (「文系でもなれる？」「30歳からは
-#遅い？」「営業からPdMになれる？」, "Can I become … without a CS degree?"): the guide answers that in
+# 遅い？」「営業からPdMになれる？」, "Can I become … without a CS degree?"): the guide answers that in
 # what it says about who may enter (「学歴や資格よりも…」「未経験からでも十分に目指せます」).
 _ENTERING = re.compile(
     r"なれ|なる|目指|転職|就職|入れ|入社|採用され|未経験|文系|理系|学歴|大学|高卒|専門学校|年齢|[0-9０-９]+歳|[0-9０-９]+代|"
@@ -221,15 +221,13 @@ _FEASIBLE = re.compile(
     r"\bcan i\b|\bcould i\b|\bis it (?:possible|realistic|too late)\b|\bwithout\b|\btoo old\b|\btoo late\b|\bam i\b",
     re.IGNORECASE,
 )
+# ... and not whether one can rise within it (「支配人になれる？」 after 「キャリアパスは？」).
+_ASKS_CAREER = re.compile(r"キャリアパス|キャリアアップ|昇進|昇格|出世|\bpromot|\bcareer path|\bprogression\b", re.IGNORECASE)
 # A sentence that says who may enter: 「学歴や資格よりも…が問われる」「未経験からでも十分に目指せます」
 # 「受験資格に年齢や学歴の制限はなく」「特定の学歴や資格は必須ではありません」.
 _STATES_OPENNESS = re.compile(
     r"未経験(?:から|でも|で|者)|問わ|制限はな|必須ではな|必要ありませ|不要|以上に|よりも|目指せ|目指しやす|挑戦しやす|門戸|遅すぎ|遅くはな"
 )
-
-
-# ... not whether one can rise within it (「支配人になれる？」 after 「キャリアパスは？」).
-_ASKS_CAREER = re.compile(r"キャリアパス|キャリアアップ|昇進|昇格|出世|\bpromot|\bcareer path|\bprogression\b", re.IGNORECASE)
 
 
 def asks_feasibility(question: str) -> bool:
