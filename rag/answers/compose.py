@@ -883,6 +883,15 @@ class ExtractiveAnswerer:
         family's sentence closest to the question. The subsection the ranker put first also
         shows, under its heading, its :data:`OUTLINE_DETAILS` closest sentences not shown yet."""
         lead = self._closest_lead(ctx, draft, [parent, *children])
+        items, details = self._outline_items(ctx, children, lead)
+        self._write_items(ctx, draft, parent, items, numbered=numbered, details=details)
+
+    def _outline_items(
+        self, ctx: AnswerContext, children: list[int], lead: str
+    ) -> tuple[list[tuple[str, int]], dict[int, list[str]]]:
+        """An outline's items (each subsection by its heading and first sentence) and, under the
+        subsection the ranker put first, its :data:`OUTLINE_DETAILS` closest sentences not shown
+        yet (in the items or in ``lead``)."""
         items = [(self._child_text(ctx, c), c) for c in children]
         top = int(ctx.ranking.sections[0]) if ctx.ranking is not None else -1
         details: list[tuple[int, str]] = []
@@ -902,22 +911,22 @@ class ExtractiveAnswerer:
                 if len(details) == OUTLINE_DETAILS:
                     break
         lines = [text for _, text in _one_line_per_item([(top, text) for _unit, text in sorted(details)])]
-        self._write_items(ctx, draft, parent, items, numbered=numbered, details={top: lines})
+        return items, {top: lines}
 
     def _broad(self, ctx: AnswerContext, draft: _Draft, parent: int, children: list[int], *, grouped: bool) -> bool:
         """Every subsection of ``parent``: for a list question each one's own items, else each
         one's heading and first sentence. Each subsection's list is shown up to the documented
         limit (sharing one limit out between them cut lists that readers wanted whole). A parent
         with a table or list of its own (a career ladder before its subsections) shows that
-        first, led by its sentence before it, then each subsection by heading and first sentence."""
+        first, led by its sentence before it, then its subsections as an outline does."""
         snapshot = ctx.snapshot
         own = parse(snapshot.sections[parent].text)
         if own.tables or len(self._top_items(own)) >= MIN_LIST_ITEMS:
             self._write_led_items(ctx, draft, parent, self._items_of(ctx, parent))
             shape, shown, total = draft.shape, draft.items_shown, draft.items_total
             draft.lines.append("")
-            outline = [(self._child_text(ctx, c), c) for c in children]
-            self._write_items(ctx, draft, parent, outline, numbered=False, titled=False)
+            outline, details = self._outline_items(ctx, children, "")
+            self._write_items(ctx, draft, parent, outline, numbered=False, titled=False, details=details)
             draft.shape, draft.items_shown, draft.items_total = shape, shown, total
             return True
         groups = [(c, self._items_of(ctx, c)) for c in children] if grouped else []
