@@ -511,6 +511,9 @@ def test_who_may_enter_leads_a_question_whether_one_can(write_guide, make_assist
     assert answer_checks(answer)["duplicate_lines"] == 0
     step = _with_first(assistant, "製パンの基礎はどうやって学ぶ？", "1. 製パンの基礎を学ぶ", shape="explanation")
     assert "学歴や資格よりも" not in step.text.split("\n", 1)[0]
+    # landing on the learning section itself: the sentence leads once, not again among the points
+    own = _with_first(assistant, "文系でもパン職人になれますか？", "7️⃣ パン職人になるための学習方法", shape="explanation")
+    assert own.text.startswith("パン職人は、学歴や資格よりも") and own.text.count("学歴や資格よりも") == 1
 
 
 def test_a_day_is_answered_with_its_whole_schedule(write_guide, make_assistant):
@@ -788,7 +791,7 @@ def test_a_question_about_a_whole_section_gets_every_subsection_grouped(seed_ass
 def test_a_whole_section_with_its_own_table_shows_the_table_then_its_subsections(write_guide, make_assistant):
     """A question about a whole section whose own text holds a table (a career ladder) gets that
     table whole, after the section's sentence before it, then each subsection by its heading and
-    first sentence."""
+    first sentence, the one the ranker chose with its next closest sentence under it."""
     write_guide(
         text=_baker_guide(
             """
@@ -805,6 +808,7 @@ def test_a_whole_section_with_its_own_table_shows_the_table_then_its_subsections
             ### 独立という選択肢
 
             経験を積んだ職人の中には、自分の店を開く人もいます。
+            開業の前に、原価計算と仕入れ先の開拓を職長の時期から学んでおくと安心です。
 
             ### 海外で働く
 
@@ -819,6 +823,8 @@ def test_a_whole_section_with_its_own_table_shows_the_table_then_its_subsections
     labels = [line.split("**")[1] for line in body if line.startswith("- **")]
     assert labels == ["見習い", "職人", "職長", "独立という選択肢", "海外で働く"]
     assert answer.items == (3, 3)  # the table's rows are the answer's items
+    details = [line for line in body if line.startswith("  - ")]
+    assert details and details[0].startswith("  - 開業の前に、原価計算と仕入れ先の開拓")
     from rag.evaluation import answer_checks
 
     assert answer_checks(answer)["duplicate_lines"] == 0
