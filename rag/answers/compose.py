@@ -520,7 +520,7 @@ class ExtractiveAnswerer:
         if calibration is None or not asks_interview_questions(ctx.question):
             return None
         top = int(snapshot.layout.section_parent[lead])  # the lead itself when it is top-level
-        if SECTION_TYPES[int(section_types(snapshot, calibration)[top])] != "interview":
+        if not self._in_interview(snapshot, top):
             return None
         if lead != top and _QUESTIONS_HEADING.search(snapshot.sections[lead].heading_path[-1]):
             return None  # the ranker chose a subsection of questions (「社会人経験者採用の面接で問われること」)
@@ -658,10 +658,14 @@ class ExtractiveAnswerer:
         """The section lies in the guide's interview section and the question does not ask what
         an interview asks: its table of questions answers another question in a row or two
         (「校正と校閲の違いは？」), not as a whole."""
-        calibration = ctx.snapshot.calibration
-        if calibration is None or asks_interview_questions(ctx.question):
-            return False
-        return SECTION_TYPES[int(section_types(ctx.snapshot, calibration)[section])] == "interview"
+        return not asks_interview_questions(ctx.question) and self._in_interview(ctx.snapshot, section)
+
+    @staticmethod
+    def _in_interview(snapshot: IndexSnapshot, section: int) -> bool:
+        """The section lies in the one the calibration's typer calls ``interview`` (False
+        without a calibration)."""
+        calibration = snapshot.calibration
+        return calibration is not None and SECTION_TYPES[int(section_types(snapshot, calibration)[section])] == "interview"
 
     def _announced_items(self, ctx: AnswerContext, unit: int, section: int) -> list[tuple[str, int]]:
         """The items of the list or table that ``unit`` announces: the unit is the last sentence
